@@ -1,0 +1,87 @@
+"""Request-scoped dependencies: the unit of work, the caller's identity and what they may do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from core.auth.roles import Permission, allows
+from core.auth.service import KeyVerifier, Principal
+from core.db import unit_of_work
+from core.settings import Settings
+
+
+def _state(request: Request) -> Any:
+    return request.app.state
+
+
+def write_session(request: Request) -> Iterator[Session]:
+    """One transaction per request, committed before the response leaves (scope="function")."""
+    with unit_of_work(_state(request).session_factory) as db:
+        yield db
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    with _state(request).read_session_factory() as db:
+        yield db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = _state(request).settings
+    return settings
+
+
+def get_verifier(request: Request) -> KeyVerifier:
+    verifier: KeyVerifier = _state(request).key_verifier
+    return verifier
+
+
+WriteDB = Annotated[Session, Depends(write_session, scope="function")]
+ReadDB = Annotated[Session, Depends(read_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def authenticate(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "send an API key as 'Authorization: Bearer <key>' (make one with `centralita keys create`)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    verifier = get_verifier(request)
+    principal = verifier.cached(key.strip()) or await run_in_threadpool(verifier.verify, key.strip())
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return principal
+
+
+def require(permission: Permission) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if not allows(principal.role, permission):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role {principal.role.value} may not do this (needs {permission.value})",
+            )
+        return principal
+
+    return check
+
+
+# The authenticated caller, checked for one permission: declare one of these on every route.
+ReadCustomers = Annotated[Principal, Depends(require(Permission.CUSTOMERS_READ))]
+WriteCustomers = Annotated[Principal, Depends(require(Permission.CUSTOMERS_WRITE))]
+MergeCustomers = Annotated[Principal, Depends(require(Permission.CUSTOMERS_MERGE))]
+ReadTimeline = Annotated[Principal, Depends(require(Permission.TIMELINE_READ))]
+WriteInteractions = Annotated[Principal, Depends(require(Permission.INTERACTIONS_WRITE))]
+WriteCases = Annotated[Principal, Depends(require(Permission.CASES_WRITE))]
+PrivacyOfficer = Annotated[Principal, Depends(require(Permission.PRIVACY))]
+ReadAudit = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
+ManageKeys = Annotated[Principal, Depends(require(Permission.KEYS_MANAGE))]

@@ -1,0 +1,1 @@
+"""The Centralita application: the composition root and the `centralita` command."""
