@@ -55,8 +55,14 @@ class AuditRead(BaseModel):
 @router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
 def create_key(data: KeyCreate, db: WriteDB, who: ManageKeys) -> Any:
     key, plain = keys.create_key(db=db, role=data.role, name=data.name)
-    audit.record(db=db, actor=who.name, action="key.created", subject_type="api_key", subject_id=key.id,
-                 details={"role": key.role, "name": key.name})  # fmt: skip
+    audit.record(
+        db=db,
+        actor=who.name,
+        action="key.created",
+        subject_type="api_key",
+        subject_id=key.id,
+        details={"role": key.role, "name": key.name},
+    )
     return KeyCreated(**KeyRead.model_validate(key).model_dump(), key=plain)
 
 

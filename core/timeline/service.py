@@ -23,9 +23,22 @@ from core.timeline.models import Interaction, InteractionRef, Touchpoint
 from core.timeline.schemas import InteractionClose, InteractionCreate, TouchpointCreate
 
 _INTERACTION_FIELDS = (
-    "channel", "direction", "started_at", "ended_at", "queue", "agent", "campaign", "outcome",
-    "disposition", "subject", "intent", "summary", "language", "csat", "attributes",
-)  # fmt: skip
+    "channel",
+    "direction",
+    "started_at",
+    "ended_at",
+    "queue",
+    "agent",
+    "campaign",
+    "outcome",
+    "disposition",
+    "subject",
+    "intent",
+    "summary",
+    "language",
+    "csat",
+    "attributes",
+)
 
 
 def _event_payload(interaction: Interaction) -> dict[str, Any]:
