@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, contains_eager, selectinload
+from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
 from core.audit import service as audit
 from core.cases.models import Case
@@ -45,7 +45,7 @@ def _normalised(identities: Iterable[IdentityIn], region: str) -> list[tuple[str
     return pairs
 
 
-def _refuse_taken(db: Session, pairs: list[tuple[str, str]], *, owner: int | None = None) -> None:
+def _refuse_taken(db: Session, pairs: list[tuple[str, str]]) -> None:
     if not pairs:
         return
     taken = db.execute(
@@ -53,7 +53,7 @@ def _refuse_taken(db: Session, pairs: list[tuple[str, str]], *, owner: int | Non
             tuple_(Identity.kind, Identity.value).in_(pairs)
         )
     ).first()
-    if taken is not None and taken.customer_id != owner:
+    if taken is not None:
         raise Conflict(f"{taken.kind} {taken.value} already belongs to customer {taken.customer_id}")
 
 
@@ -87,7 +87,7 @@ def create_customer(*, db: Session, data: CustomerCreate, region: str) -> Custom
 
 
 def get_customer(*, db: Session, customer_id: int) -> Customer:
-    customer = db.get(Customer, customer_id, options=[selectinload(Customer.identities)])
+    customer = db.get(Customer, customer_id, options=[joinedload(Customer.identities)])
     if customer is None:
         raise NotFound(f"customer {customer_id} not found")
     if customer.merged_into_id is not None:
@@ -119,7 +119,7 @@ def update_customer(*, db: Session, customer_id: int, data: CustomerUpdate) -> C
 def add_identity(*, db: Session, customer_id: int, identity: IdentityIn, region: str) -> Identity:
     customer = get_customer(db=db, customer_id=customer_id)
     [(kind, value)] = _normalised([identity], region)
-    _refuse_taken(db, [(kind, value)], owner=None)
+    _refuse_taken(db, [(kind, value)])
     added = Identity(kind=kind, value=value)
     customer.identities.append(added)
     _flush_identities(db)
@@ -140,7 +140,7 @@ def remove_identity(*, db: Session, customer_id: int, identity_id: int) -> None:
 def find_by_identity(
     *, db: Session, kind: IdentityKind, value: str, region: str
 ) -> tuple[Customer, Identity] | None:
-    """The customer holding an identity, with all their identities loaded, in one round trip.
+    """The customer holding an identity, with all their identities, in one round trip.
 
     A phone number also matches a WhatsApp identity with the same number (and the other way
     round): it is the same person's handset. An exact-kind match wins.
@@ -148,23 +148,23 @@ def find_by_identity(
     normalised = normalise(kind, value, region=region)
     phone_kinds = (IdentityKind.PHONE.value, IdentityKind.WHATSAPP.value)
     kinds = phone_kinds if kind.value in phone_kinds else (kind.value,)
-    matched = select(Identity.customer_id, Identity.id, Identity.kind).where(
-        Identity.kind.in_(kinds), Identity.value == normalised
-    )
-    rows = db.execute(matched).all()
-    if not rows:
-        return None
-    hit = min(rows, key=lambda row: row.kind != kind.value)
+    holders = select(Identity.customer_id).where(Identity.kind.in_(kinds), Identity.value == normalised)
     query = (
         select(Customer)
         .join(Customer.identities)
         .options(contains_eager(Customer.identities))
-        .where(Customer.id == hit.customer_id)
-        .order_by(Identity.id)
+        .where(Customer.id.in_(holders))
+        .order_by(Customer.id, Identity.id)
     )
-    customer = db.scalars(query).unique().one()
-    identity = next(i for i in customer.identities if i.id == hit.id)
-    return customer, identity
+    matches = [
+        (customer, identity)
+        for customer in db.scalars(query).unique()
+        for identity in customer.identities
+        if identity.kind in kinds and identity.value == normalised
+    ]
+    if not matches:
+        return None
+    return min(matches, key=lambda match: match[1].kind != kind.value)
 
 
 def find_or_create_by_identity(*, db: Session, kind: IdentityKind, value: str, region: str) -> Customer:
