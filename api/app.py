@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +18,7 @@ def create_app(
     session_factory: sessionmaker[Session],
     read_session_factory: sessionmaker[Session],
     key_verifier: KeyVerifier,
+    read_threads: int = 4,
 ) -> FastAPI:
     app = FastAPI(
         title="Centralita",
@@ -27,6 +29,7 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.read_session_factory = read_session_factory
     app.state.key_verifier = key_verifier
+    app.state.read_limiter = anyio.CapacityLimiter(read_threads)
     for router in (customers.router, interactions.router, cases.router, admin.router):
         app.include_router(router, prefix="/api/v1")
     install_error_handlers(app)

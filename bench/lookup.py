@@ -48,19 +48,17 @@ import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.responses import json_response
 from centralita.container import Container, build
 from core import migrate
 from core.auth import service as keys
 from core.auth.roles import Role
-from core.cases.schemas import CaseRead
 from core.customers import screen_pop
 from core.customers.identities import IdentityKind
-from core.customers.schemas import CustomerRead, IdentityRead, Lookup
 from core.db import unit_of_work
 from core.settings import Settings
 from core.text_folding import fold
 from core.timeline import service as timeline
-from core.timeline.schemas import TimelineItem, TimelinePage
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REGION = "ES"
@@ -533,30 +531,22 @@ def measure_floor(conninfo: str, workload: Workload) -> tuple[float, float]:
 # 2, 3, 5. In-process, through the real services and the API's response schemas
 
 
-def screen_pop_json(factory: sessionmaker[Session], dialled: str) -> tuple[str, float]:
+def screen_pop_json(factory: sessionmaker[Session], dialled: str) -> tuple[bytes, float]:
     """What GET /customers/lookup does, minus HTTP: returns the JSON body and the ms spent serialising."""
     with factory() as db:
         found = screen_pop.lookup(db=db, kind=IdentityKind.PHONE, value=dialled, region=REGION)
         if found is None:
             raise LookupError(f"no customer found for {dialled!r}")
         started = time.perf_counter_ns()
-        body = Lookup(
-            customer=CustomerRead.model_validate(found.customer),
-            matched_identity=IdentityRead.model_validate(found.matched_identity),
-            preferred_language=found.customer.preferred_language,
-            preferred_channel=found.customer.preferred_channel,
-            open_cases=[CaseRead.model_validate(c) for c in found.open_cases],
-            recent_interactions=[TimelineItem.model_validate(i) for i in found.recent_interactions],
-        ).model_dump_json()
+        body = bytes(json_response(found.document()).body)
         return body, elapsed_ms(started)
 
 
-def timeline_json(factory: sessionmaker[Session], customer_id: int) -> str:
+def timeline_json(factory: sessionmaker[Session], customer_id: int) -> bytes:
     """What GET /customers/{id}/timeline?limit=50 does, minus HTTP."""
     with factory() as db:
         items, next_cursor = timeline.timeline_page(db=db, customer_id=customer_id, limit=50)
-        page = [TimelineItem.model_validate(i) for i in items]
-        return TimelinePage(items=page, next_cursor=next_cursor).model_dump_json()
+        return bytes(json_response({"items": items, "next_cursor": next_cursor}).body)
 
 
 @dataclass

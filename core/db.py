@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, cast, get_args
 
+import orjson
+from pydantic import BaseModel
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import CursorResult, Dialect, Engine, create_engine
@@ -60,6 +62,29 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def columns_of(model: type[Base], schema: type[BaseModel]) -> list[Any]:
+    """The table columns a read schema shows, in the schema's order, for reads that skip the ORM."""
+    table = model.__table__
+    return [table.c[name] for name in schema.model_fields]
+
+
+def timestamp_fields(schema: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of a read schema that hold timestamps."""
+    return tuple(
+        name
+        for name, field in schema.model_fields.items()
+        if datetime in (field.annotation, *get_args(field.annotation))
+    )
+
+
+def utc_timestamps(document: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """PostgreSQL's JSON writes timestamps as text in the session's time zone; the API speaks UTC."""
+    for name in fields:
+        if document[name] is not None:
+            document[name] = datetime.fromisoformat(document[name]).astimezone(UTC)
+    return document
+
+
 def affected_rows(db: Session, statement: Executable) -> int:
     """Runs a bulk UPDATE or DELETE and says how many rows it touched."""
     result = db.execute(statement)
@@ -76,6 +101,8 @@ def make_engine(database_url: str, *, autocommit: bool = False) -> Engine:
     Reads that need no snapshot (a screen pop, a timeline page) save two round trips that way.
     """
     options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    # orjson decodes JSON columns several times faster than the json module (timeline pages).
+    options |= {"json_serializer": _json_text, "json_deserializer": orjson.loads}
     if database_url.startswith("sqlite"):
         engine = create_engine(database_url, connect_args={"check_same_thread": False}, **options)
 
@@ -92,6 +119,10 @@ def make_engine(database_url: str, *, autocommit: bool = False) -> Engine:
     # No pre-ping: it would cost a round trip on every request. A connection the server dropped
     # fails one request and is replaced; pool_recycle retires connections before idle timeouts.
     return create_engine(database_url, pool_size=20, max_overflow=10, pool_recycle=1800, **options)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from sqlalchemy.orm import Session
 
 from api.deps import (
     MergeCustomers,
@@ -14,7 +15,9 @@ from api.deps import (
     SettingsDep,
     WriteCustomers,
     WriteDB,
+    in_read_session,
 )
+from api.responses import json_response
 from core.cases import service as cases
 from core.cases.schemas import CaseRead, CaseStatus
 from core.channels import Channel
@@ -33,7 +36,7 @@ from core.customers.schemas import (
     MergeResult,
 )
 from core.timeline import service as timeline
-from core.timeline.schemas import TimelineItem, TimelinePage, TouchpointRead
+from core.timeline.schemas import TimelinePage
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -60,8 +63,8 @@ def search_customers(
 
 
 @router.get("/lookup", response_model=Lookup)
-def lookup(
-    db: ReadDB,
+async def lookup(
+    request: Request,
     settings: SettingsDep,
     _: ReadCustomers,
     phone: Annotated[str | None, Query(max_length=64)] = None,
@@ -69,7 +72,7 @@ def lookup(
     whatsapp: Annotated[str | None, Query(max_length=64)] = None,
     crm: Annotated[str | None, Query(max_length=320)] = None,
     recent: Annotated[int, Query(ge=1, le=50, description="how many recent interactions")] = 10,
-) -> Any:
+) -> Response:
     """The screen pop: the customer, open cases and latest interactions, found by any identity."""
     given = {
         kind: value
@@ -84,17 +87,13 @@ def lookup(
     if len(given) != 1:
         raise HTTPException(422, "give exactly one of phone, email, whatsapp or crm")
     [(kind, value)] = given.items()
-    found = screen_pop.lookup(db=db, kind=kind, value=value, region=settings.default_region, recent=recent)
+    region = settings.default_region
+    found = await in_read_session(
+        request, lambda db: screen_pop.lookup(db=db, kind=kind, value=value, region=region, recent=recent)
+    )
     if found is None:
         raise HTTPException(404, f"no customer has {kind.value} {value!r}")
-    return Lookup(
-        customer=CustomerRead.model_validate(found.customer),
-        matched_identity=IdentityRead.model_validate(found.matched_identity),
-        preferred_language=found.customer.preferred_language,
-        preferred_channel=found.customer.preferred_channel,
-        open_cases=[CaseRead.model_validate(c) for c in found.open_cases],
-        recent_interactions=[TimelineItem.model_validate(i) for i in found.recent_interactions],
-    )
+    return json_response(found.document())
 
 
 @router.get("/{customer_id}", response_model=CustomerRead)
@@ -135,9 +134,9 @@ def merge(customer_id: int, data: MergeRequest, db: WriteDB, who: MergeCustomers
 
 
 @router.get("/{customer_id}/timeline", response_model=TimelinePage)
-def get_timeline(
+async def get_timeline(
     customer_id: int,
-    db: ReadDB,
+    request: Request,
     _: ReadTimeline,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -145,26 +144,29 @@ def get_timeline(
     since: datetime | None = None,
     until: datetime | None = None,
     include: Annotated[str | None, Query(pattern="^touchpoints$")] = None,
-) -> Any:
-    """The customer's interactions on every channel, newest first; `next_cursor` fetches the next page."""
+) -> Response:
+    """The customer's interactions on every channel, newest first; `next_cursor` fetches the next page.
+    `include=touchpoints` adds each interaction's steps (IVR nodes, choices, speech)."""
     for bound in (since, until):
         if bound is not None and bound.tzinfo is None:
             raise HTTPException(422, "since and until need a time zone, e.g. 2026-11-24T10:00:00Z")
-    items, next_cursor = timeline.timeline_page(
-        db=db,
-        customer_id=customer_id,
-        limit=limit,
-        cursor=cursor,
-        channels=[c.value for c in channel or ()],
-        since=since,
-        until=until,
-    )
-    page = [TimelineItem.model_validate(i) for i in items]
-    if include == "touchpoints":
-        steps = timeline.touchpoints_of(db=db, interaction_ids=[i.id for i in items])
-        for item in page:
-            item.touchpoints = [TouchpointRead.model_validate(t) for t in steps[item.id]]
-    return TimelinePage(items=page, next_cursor=next_cursor)
+
+    def read(db: Session) -> dict[str, Any]:
+        items, next_cursor = timeline.timeline_page(
+            db=db,
+            customer_id=customer_id,
+            limit=limit,
+            cursor=cursor,
+            channels=[c.value for c in channel or ()],
+            since=since,
+            until=until,
+        )
+        steps = timeline.touchpoints_of(db=db, interaction_ids=[i["id"] for i in items]) if include else {}
+        for item in items:
+            item["touchpoints"] = steps.get(item["id"])
+        return {"items": items, "next_cursor": next_cursor}
+
+    return json_response(await in_read_session(request, read))
 
 
 @router.get("/{customer_id}/cases", response_model=list[CaseRead])

@@ -41,6 +41,15 @@ def normalise_phone(value: str, *, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+_HANDSET_KINDS = (IdentityKind.PHONE.value, IdentityKind.WHATSAPP.value)
+
+
+def matching_kinds(kind: IdentityKind) -> list[str]:
+    """The identity kinds a look-up by `kind` searches: a phone number and a WhatsApp number are
+    the same handset, so each finds the other."""
+    return list(_HANDSET_KINDS) if kind.value in _HANDSET_KINDS else [kind.value]
+
+
 def normalise(kind: IdentityKind, value: str, *, region: str) -> str:
     if kind in (IdentityKind.PHONE, IdentityKind.WHATSAPP):
         return normalise_phone(value, region=region)

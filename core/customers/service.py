@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from core.audit import service as audit
 from core.cases.models import Case
-from core.customers.identities import IdentityKind, normalise
+from core.customers.identities import IdentityKind, matching_kinds, normalise
 from core.customers.models import Customer, Identity
 from core.customers.schemas import Consent, CustomerCreate, CustomerUpdate, IdentityIn
 from core.db import affected_rows, utcnow
@@ -86,15 +86,36 @@ def create_customer(*, db: Session, data: CustomerCreate, region: str) -> Custom
     return customer
 
 
+def refuse_unusable(customer_id: int, found: bool, merged_into_id: int | None, erased: bool) -> None:
+    """NotFound, saying why, for a customer that is missing, merged into another, or erased."""
+    if not found:
+        raise NotFound(f"customer {customer_id} not found")
+    if merged_into_id is not None:
+        raise NotFound(f"customer {customer_id} was merged into customer {merged_into_id}")
+    if erased:
+        raise NotFound(f"customer {customer_id} was erased")
+
+
 def get_customer(*, db: Session, customer_id: int) -> Customer:
     customer = db.get(Customer, customer_id, options=[joinedload(Customer.identities)])
-    if customer is None:
-        raise NotFound(f"customer {customer_id} not found")
-    if customer.merged_into_id is not None:
-        raise NotFound(f"customer {customer_id} was merged into customer {customer.merged_into_id}")
-    if customer.erased_at is not None:
-        raise NotFound(f"customer {customer_id} was erased")
+    refuse_unusable(
+        customer_id,
+        customer is not None,
+        customer.merged_into_id if customer else None,
+        customer is not None and customer.erased_at is not None,
+    )
+    assert customer is not None
     return customer
+
+
+def require_customer(*, db: Session, customer_id: int) -> None:
+    """Raises NotFound unless the customer exists, unmerged and unerased; one small statement."""
+    row = db.execute(
+        select(Customer.merged_into_id, Customer.erased_at).where(Customer.id == customer_id)
+    ).first()
+    refuse_unusable(
+        customer_id, row is not None, row.merged_into_id if row else None, bool(row and row.erased_at)
+    )
 
 
 def update_customer(*, db: Session, customer_id: int, data: CustomerUpdate) -> Customer:
@@ -137,43 +158,27 @@ def remove_identity(*, db: Session, customer_id: int, identity_id: int) -> None:
     stage(db, "customer.identity_removed", {"customer_id": customer.id, "kind": identity.kind})
 
 
-def find_by_identity(
-    *, db: Session, kind: IdentityKind, value: str, region: str
-) -> tuple[Customer, Identity] | None:
-    """The customer holding an identity, with all their identities, in one round trip.
-
-    A phone number also matches a WhatsApp identity with the same number (and the other way
-    round): it is the same person's handset. An exact-kind match wins.
-    """
+def customer_id_holding(*, db: Session, kind: IdentityKind, value: str, region: str) -> int | None:
+    """The id of the customer holding an identity (see `matching_kinds`; an exact kind wins)."""
     normalised = normalise(kind, value, region=region)
-    phone_kinds = (IdentityKind.PHONE.value, IdentityKind.WHATSAPP.value)
-    kinds = phone_kinds if kind.value in phone_kinds else (kind.value,)
-    holders = select(Identity.customer_id).where(Identity.kind.in_(kinds), Identity.value == normalised)
-    query = (
-        select(Customer)
-        .join(Customer.identities)
-        .options(contains_eager(Customer.identities))
-        .where(Customer.id.in_(holders))
-        .order_by(Customer.id, Identity.id)
-    )
-    matches = [
-        (customer, identity)
-        for customer in db.scalars(query).unique()
-        for identity in customer.identities
-        if identity.kind in kinds and identity.value == normalised
-    ]
-    if not matches:
+    rows = db.execute(
+        select(Identity.customer_id, Identity.kind).where(
+            Identity.kind.in_(matching_kinds(kind)), Identity.value == normalised
+        )
+    ).all()
+    if not rows:
         return None
-    return min(matches, key=lambda match: match[1].kind != kind.value)
+    return int(min(rows, key=lambda row: row.kind != kind.value).customer_id)
 
 
-def find_or_create_by_identity(*, db: Session, kind: IdentityKind, value: str, region: str) -> Customer:
-    found = find_by_identity(db=db, kind=kind, value=value, region=region)
+def find_or_create_by_identity(*, db: Session, kind: IdentityKind, value: str, region: str) -> int:
+    """The id of the customer holding the identity; a new customer with just that identity if none."""
+    found = customer_id_holding(db=db, kind=kind, value=value, region=region)
     if found is not None:
-        return found[0]
+        return found
     return create_customer(
         db=db, data=CustomerCreate(identities=[IdentityIn(kind=kind, value=value)]), region=region
-    )
+    ).id
 
 
 def search_customers(

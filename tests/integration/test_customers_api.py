@@ -3,6 +3,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from core.auth.roles import Role
+from core.customers.schemas import Lookup
+from core.timeline.schemas import TimelinePage
 
 ANA = {
     "name": "Ana Pérez",
@@ -189,3 +191,31 @@ def test_agents_and_integrations_work_with_customers(client: TestClient, make_ke
             "/api/v1/customers", json={"name": role.value, "identities": []}, headers=headers
         )
         assert response.status_code == 201, role
+
+
+def test_screen_pop_and_timeline_answers_are_exactly_their_documented_schemas(client: TestClient) -> None:
+    customer = create(
+        client,
+        ANA
+        | {
+            "preferred_language": "es",
+            "attributes": {"vip": True, "segment": "oro"},
+            "consents": {"sms": {"granted": True, "legal_basis": "consent"}},
+        },
+    )
+    call = client.post(
+        "/api/v1/interactions",
+        json={"customer_id": customer["id"], "channel": "voice", "direction": "inbound",
+              "started_at": "2026-11-24T10:00:00.123456+01:00", "csat": 4, "attributes": {"flow": "banco_es"},
+              "external_refs": [{"kind": "asterisk_linkedid", "value": "1732450000.1"}]},
+    ).json()  # fmt: skip
+    client.post(f"/api/v1/interactions/{call['id']}/touchpoints", json={"kind": "speech", "confidence": 0.5})
+    client.post("/api/v1/cases", json={"customer_id": customer["id"], "interaction_ids": [call["id"]]})
+    body = client.get("/api/v1/customers/lookup", params={"phone": "600111222"}).json()
+    assert Lookup.model_validate(body).model_dump(mode="json") == body
+    assert body["recent_interactions"][0]["started_at"] == "2026-11-24T09:00:00.123456Z"
+    page = client.get(
+        f"/api/v1/customers/{customer['id']}/timeline", params={"include": "touchpoints"}
+    ).json()
+    assert TimelinePage.model_validate(page).model_dump(mode="json") == page
+    assert page["items"][0] | {"touchpoints": None} == body["recent_interactions"][0] | {"touchpoints": None}

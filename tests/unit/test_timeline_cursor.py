@@ -3,13 +3,12 @@ from datetime import UTC, datetime
 import pytest
 
 from core.errors import InvalidInput
-from core.timeline.models import Interaction
 from core.timeline.service import decode_cursor, encode_cursor
 
 
 def test_a_cursor_carries_the_position_of_the_last_item() -> None:
     when = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
-    cursor = encode_cursor(Interaction(id=42, started_at=when))
+    cursor = encode_cursor(when, 42)
     assert decode_cursor(cursor) == (when, 42)
 
 
