@@ -18,7 +18,7 @@ def create_app(
     session_factory: sessionmaker[Session],
     read_session_factory: sessionmaker[Session],
     key_verifier: KeyVerifier,
-    read_threads: int = 4,
+    read_threads: int = 2,
 ) -> FastAPI:
     app = FastAPI(
         title="Centralita",

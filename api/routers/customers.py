@@ -15,6 +15,7 @@ from api.deps import (
     SettingsDep,
     WriteCustomers,
     WriteDB,
+    get_settings,
     in_read_session,
 )
 from api.responses import json_response
@@ -65,7 +66,6 @@ def search_customers(
 @router.get("/lookup", response_model=Lookup)
 async def lookup(
     request: Request,
-    settings: SettingsDep,
     _: ReadCustomers,
     phone: Annotated[str | None, Query(max_length=64)] = None,
     email: Annotated[str | None, Query(max_length=320)] = None,
@@ -87,7 +87,7 @@ async def lookup(
     if len(given) != 1:
         raise HTTPException(422, "give exactly one of phone, email, whatsapp or crm")
     [(kind, value)] = given.items()
-    region = settings.default_region
+    region = (await get_settings(request)).default_region
     found = await in_read_session(
         request, lambda db: screen_pop.lookup(db=db, kind=kind, value=value, region=region, recent=recent)
     )
