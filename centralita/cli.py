@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from typing import Annotated
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -14,24 +20,41 @@ from core.auth import service as keys
 from core.auth.roles import Role
 from core.db import unit_of_work
 from core.settings import Settings
+from voice.flows import flow_directories, load_catalogue
+from voice.ivr.checks import FlowProblem
+from voice.ivr.loader import FlowError, check_directory, load_flow
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from voice.agi.server import FastAgiServer
+    from voice.ivr.call_runner import CallRunner
 
 app = typer.Typer(no_args_is_help=True, help="Centralita: a voice-first contact center.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
+flows_app = typer.Typer(no_args_is_help=True, help="IVR flows.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(flows_app, name="flows")
+
+# How long `serve` lets running calls finish after Ctrl-C / SIGTERM before cutting them off.
+DRAIN_SECONDS = 10.0
 
 
-def _container() -> Container:
+def _settings() -> Settings:
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as exc:
         problems = "; ".join(
             f"CENTRALITA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
         typer.echo(f"error: bad setting: {problems}", err=True)
         raise typer.Exit(2) from None
-    return build(settings)
+
+
+def _container() -> Container:
+    return build(_settings())
 
 
 @app.command()
@@ -40,25 +63,93 @@ def serve(
         str | None, typer.Option(help="address to listen on [default: CENTRALITA_HOST or 127.0.0.1]")
     ] = None,
     port: Annotated[int | None, typer.Option(help="port [default: CENTRALITA_PORT or 8000]")] = None,
+    agi_port: Annotated[
+        int | None, typer.Option(help="FastAGI port [default: CENTRALITA_AGI_PORT or 4573]")
+    ] = None,
 ) -> None:
-    """Run the API (OpenAPI docs at /docs). Brings the database schema up to date first."""
+    """Run the API (OpenAPI docs at /docs) and the FastAGI server that runs the IVR flows, in one
+    process. Brings the database schema up to date first. Ctrl-C or SIGTERM stops both, letting calls
+    in progress finish for a few seconds."""
     import uvicorn
 
     container = _container()
     settings = container.settings
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("centralita")
     if settings.auto_migrate:
         container.migrate()
+    catalogue = container.flows()
+    for problem in catalogue.problems:
+        log.error("IVR flow not served: %s", problem)
+    log.info("IVR flows: %s", ", ".join(sorted(catalogue.flows)) or "none")
+    config = uvicorn.Config(
+        container.api(),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    runner = container.call_runner()
+    agi = container.agi_server(runner=runner, port=agi_port)
     try:
-        uvicorn.run(
-            container.api(),
-            host=host or settings.host,
-            port=port or settings.port,
-            log_level=settings.log_level.lower(),
-            access_log=False,
-        )
+        # uvicorn's loop factory: uvloop when installed, for the API and the FastAGI server alike.
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as event_loop:
+            event_loop.run(_serve(_api_server(config), agi, runner))
+    except OSError as exc:
+        typer.echo(f"error: cannot listen for FastAGI calls: {exc}", err=True)
+        raise typer.Exit(1) from None
     finally:
         container.close()
+
+
+def _api_server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
+
+    class ApiServer(uvicorn.Server):
+        """uvicorn, minus its signal handling: `_serve` stops the API and the FastAGI server together."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return ApiServer(config)
+
+
+async def _serve(api: uvicorn.Server, agi: FastAgiServer, runner: CallRunner) -> None:
+    """Both servers on one event loop. The first Ctrl-C/SIGTERM stops new calls and requests and lets
+    calls in progress finish for DRAIN_SECONDS; a second one stops the API at once."""
+    loop = asyncio.get_running_loop()
+    await agi.start()  # first, so a taken AGI port fails before the API says it is up
+    stopping: list[asyncio.Task[None]] = []
+
+    def on_signal() -> None:
+        if stopping:
+            api.force_exit = True
+            return
+        api.should_exit = True
+        stopping.append(asyncio.create_task(agi.stop(grace_seconds=DRAIN_SECONDS)))
+
+    handled = [sig for sig in (signal.SIGINT, signal.SIGTERM) if _add_signal_handler(loop, sig, on_signal)]
+    try:
+        await api.serve()
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        if stopping:
+            await stopping[0]
+        else:
+            await agi.stop(grace_seconds=DRAIN_SECONDS)
+        await runner.drain(timeout=DRAIN_SECONDS)
+
+
+def _add_signal_handler(
+    loop: asyncio.AbstractEventLoop, sig: signal.Signals, handler: Callable[[], None]
+) -> bool:
+    try:
+        loop.add_signal_handler(sig, handler)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no such support
+        return False
+    return True
 
 
 @db_app.command("upgrade")
@@ -107,6 +198,135 @@ def keys_revoke(key_id: int) -> None:
         keys.revoke_key(db=db, key_id=key_id)
     container.close()
     typer.echo(f"revoked key {key_id}")
+
+
+@flows_app.command("list")
+def flows_list() -> None:
+    """The IVR flows this installation serves, one a line: name, version, languages, file."""
+    settings = _settings()
+    catalogue = load_catalogue(flow_directories(settings.flows_dir, settings.extra_flows_dirs))
+    for name in sorted(catalogue.flows):
+        flow = catalogue.flows[name]
+        typer.echo(f"{name}\t{flow.version}\t{','.join(flow.languages)}\t{catalogue.paths[name]}")
+    for problem in catalogue.problems:
+        typer.echo(f"warning: not served: {problem}", err=True)
+
+
+@flows_app.command("validate")
+def flows_validate(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="flow files or directories [default: the configured flow directories]"),
+    ] = None,
+) -> None:
+    """Check flow files; print every problem (file, node, field) and exit 1 if there is any."""
+    if not paths:
+        settings = _settings()
+        paths = flow_directories(settings.flows_dir, settings.extra_flows_dirs)
+    problems: list[FlowProblem] = []
+    checked = 0
+    for path in paths:
+        if path.is_dir():
+            flows, found = check_directory(path)
+            checked += len(flows)
+            problems += found
+        else:
+            try:
+                load_flow(path)
+                checked += 1
+            except FlowError as exc:
+                problems += exc.problems
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{checked} flows, no problems")
+
+
+@app.command()
+def call(
+    flow: Annotated[str, typer.Argument(help="the flow to call, as in agi://host:port/<flow>")],
+    caller: Annotated[
+        str | None, typer.Option("--from", help="the caller's number [default: withheld]")
+    ] = None,
+    called: Annotated[str | None, typer.Option("--to", help="the number dialled")] = None,
+    keys: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            help="keys, one entry per question: '1,2,#' ('-' or empty: silence); "
+            "the caller hangs up after the last. Without it, asks at the console.",
+        ),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="FastAGI server [default: CENTRALITA_AGI_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="FastAGI port [default: CENTRALITA_AGI_PORT]")] = None,
+    handoffs_fail: Annotated[
+        bool, typer.Option("--handoffs-fail", help="queues have no agents and transfers fail")
+    ] = False,
+) -> None:
+    """Call an IVR flow from the console, the way Asterisk calls the FastAGI server, and hear it."""
+    from voice.console_caller import InteractiveKeypad, Keypad, ScriptedKeypad, place_call
+    from voice.prompts import prompt_texts
+
+    settings = _settings()
+    keypad: Keypad
+    if keys is not None:
+        try:
+            keypad = ScriptedKeypad.parse(keys)
+        except ValueError as exc:
+            typer.echo(f"error: --input: {exc}", err=True)
+            raise typer.Exit(2) from None
+    else:
+        keypad = InteractiveKeypad(_read_line)
+    catalogue = load_catalogue(flow_directories(settings.flows_dir, settings.extra_flows_dirs))
+    target_host = host or settings.agi_host
+    if target_host in ("0.0.0.0", "::", ""):
+        target_host = "127.0.0.1"
+    target_port = settings.agi_port if port is None else port
+    typer.echo(f"calling {flow} at {target_host}:{target_port} from {caller or 'a withheld number'}")
+    try:
+        result = asyncio.run(
+            place_call(
+                target_host,
+                target_port,
+                flow,
+                keypad=keypad,
+                caller=caller,
+                called=called,
+                prompts=prompt_texts(catalogue.flows.values()),
+                handoffs_fail=handoffs_fail,
+                say=typer.echo,
+            )
+        )
+    except OSError as exc:
+        typer.echo(f"error: cannot reach the FastAGI server at {target_host}:{target_port}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if not result.closed_by_server:
+        typer.echo("error: the call ended but the server left the connection open", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"call {result.uniqueid} ended ({result.ended_by or 'by the server'})")
+
+
+async def _read_line(prompt: str) -> str | None:
+    """A line from the console, None at its end. Read on a daemon thread so that Ctrl-C ends the call
+    at once instead of waiting for the line to be finished."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str | None] = loop.create_future()
+
+    def deliver(line: str | None) -> None:
+        if not answer.done():
+            answer.set_result(line)
+
+    def read() -> None:
+        try:
+            line: str | None = input(prompt)
+        except (EOFError, OSError):
+            line = None
+        with contextlib.suppress(RuntimeError):  # the call ended (Ctrl-C) while the line was typed
+            loop.call_soon_threadsafe(deliver, line)
+
+    threading.Thread(target=read, name="console keys", daemon=True).start()
+    return await answer
 
 
 def main() -> None:

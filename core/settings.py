@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
 import phonenumbers
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -29,6 +34,18 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(default=10.0, ge=0)
     log_level: str = "INFO"
 
+    # FastAGI: Asterisk's AGI(agi://<host>:<port>/<flow>) connects here. `serve` runs it beside the API.
+    agi_host: str = "127.0.0.1"
+    agi_port: int = Field(default=4573, ge=0, le=65535)
+    # Who may connect: addresses or networks, comma-separated ("127.0.0.1,::1,10.0.0.0/24").
+    agi_allowed: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.1", "::1")
+    # Transfer targets without a technology (a plain number) are dialled as Local/<target>@<this context>.
+    agi_transfer_context: str = Field(default="centralita-transfer", pattern=r"^[A-Za-z0-9_.-]{1,80}$")
+    # IVR flow files: this directory (default: the shipped ivr_flows/), then these ones (separated by
+    # os.pathsep, ":" on Unix); a flow in a later directory replaces a same-named one before it.
+    flows_dir: Path | None = None
+    extra_flows_dirs: Annotated[tuple[Path, ...], NoDecode] = ()
+
     @field_validator("default_region")
     @classmethod
     def _known_region(cls, value: str) -> str:
@@ -45,4 +62,25 @@ class Settings(BaseSettings):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
         if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg")):
             raise ValueError("database_url must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("agi_allowed", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        peers = tuple(str(item).strip() for item in items if str(item).strip())
+        for peer in peers:
+            try:
+                ipaddress.ip_network(peer, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{peer!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/24)"
+                ) from None
+        return peers
+
+    @field_validator("extra_flows_dirs", mode="before")
+    @classmethod
+    def _directories(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in value.split(os.pathsep) if part.strip())
         return value
