@@ -25,7 +25,9 @@ class BodySizeLimit:
     """Refuses request bodies over `max_bytes` with 413, by header or by counting a streamed body.
 
     A streamed body that grows too large gets the 413 at once; the application then sees the
-    client disconnect, and anything it still tries to answer is dropped.
+    client disconnect, and anything it still tries to answer is dropped. (FastAPI's own
+    `max_body_size` answers with a body that is not JSON; every other error here is
+    `{"detail": ...}`, so clients can read this one the same way.)
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
