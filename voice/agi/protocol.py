@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from voice.agi.errors import AgiArgumentError, AgiProtocolError
+from voice.line_framing import LineReader
 
 DEFAULT_PORT = 4573
 # res_agi reads a command line into an 8 KiB buffer (AGI_BUF_LEN 8192, Asterisk 13+); a longer line is
@@ -211,40 +212,19 @@ class _Block:
     lines: list[str]
 
 
-class AgiReader:
+class AgiReader(LineReader[AgiEvent]):
     """Bytes in, events out: `AgiEnvironment` once, then `AgiReply` and `HangupNotice` in order.
 
     Raises only `AgiProtocolError`; after one, the reader stays failed (the stream has lost its framing).
     Blank lines between replies are ignored. Bytes that are not UTF-8 are replaced, not fatal.
     """
 
+    error = AgiProtocolError
+
     def __init__(self, *, expect_environment: bool = True, max_line_bytes: int = MAX_LINE_BYTES) -> None:
-        self._buffer = bytearray()
         self._environment: dict[str, str] | None = {} if expect_environment else None
         self._block: _Block | None = None
-        self._max_line_bytes = max_line_bytes
-        self._failure: str | None = None
-
-    def feed(self, data: bytes) -> list[AgiEvent]:
-        if self._failure is not None:
-            raise AgiProtocolError(f"reader already failed: {self._failure}")
-        self._buffer += data
-        events: list[AgiEvent] = []
-        start = 0
-        try:
-            while (end := self._buffer.find(b"\n", start)) >= 0:
-                self._check_length(end - start)
-                line = self._buffer[start:end].decode("utf-8", errors="replace").removesuffix("\r")
-                start = end + 1
-                event = self._line(line)
-                if event is not None:
-                    events.append(event)
-            del self._buffer[:start]
-            self._check_length(len(self._buffer))
-        except AgiProtocolError as exc:
-            self._failure = str(exc)
-            raise
-        return events
+        super().__init__(max_line_bytes=max_line_bytes)
 
     def feed_eof(self) -> None:
         """The peer closed the stream: fine between replies, a protocol error in the middle of one."""
@@ -293,14 +273,6 @@ class AgiReader:
             self._fail(f"{block.code}- reply longer than {MAX_USAGE_LINES} lines")
         block.lines.append(line)
         return None
-
-    def _check_length(self, length: int) -> None:
-        if length > self._max_line_bytes:
-            self._fail(f"line longer than {self._max_line_bytes} bytes")
-
-    def _fail(self, message: str) -> None:
-        self._failure = message
-        raise AgiProtocolError(message)
 
 
 # --- commands ----------------------------------------------------------------------------------------

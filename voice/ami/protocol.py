@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from voice.ami.errors import AmiArgumentError, AmiProtocolError
+from voice.line_framing import LineReader
 
 DEFAULT_PORT = 5038
 MAX_LINE_BYTES = 65536
@@ -118,12 +119,14 @@ class AmiMessage:
 AmiItem = AmiBanner | AmiMessage
 
 
-class AmiReader:
+class AmiReader(LineReader[AmiItem]):
     """Bytes in, items out: the banner first (if `expect_banner`), then one `AmiMessage` per blank line.
 
     Raises only `AmiProtocolError`; after one, the reader stays failed. CR LF and bare LF both end a line;
     extra blank lines between messages are ignored. Bytes that are not UTF-8 are replaced, not fatal.
     """
+
+    error = AmiProtocolError
 
     def __init__(
         self,
@@ -132,38 +135,15 @@ class AmiReader:
         max_line_bytes: int = MAX_LINE_BYTES,
         max_fields: int = MAX_FIELDS,
     ) -> None:
-        self._buffer = bytearray()
         self._expect_banner = expect_banner
         self._fields: list[tuple[str, str]] = []
         self._raw_output = False  # inside a legacy `Response: Follows` body
-        self._max_line_bytes = max_line_bytes
         self._max_fields = max_fields
-        self._failure: str | None = None
+        super().__init__(max_line_bytes=max_line_bytes)
 
     @property
     def in_message(self) -> bool:
         return bool(self._fields)
-
-    def feed(self, data: bytes) -> list[AmiItem]:
-        if self._failure is not None:
-            raise AmiProtocolError(f"reader already failed: {self._failure}")
-        self._buffer += data
-        items: list[AmiItem] = []
-        start = 0
-        try:
-            while (end := self._buffer.find(b"\n", start)) >= 0:
-                self._check_length(end - start)
-                line = self._buffer[start:end].decode("utf-8", errors="replace").removesuffix("\r")
-                start = end + 1
-                item = self._line(line)
-                if item is not None:
-                    items.append(item)
-            del self._buffer[:start]
-            self._check_length(len(self._buffer))
-        except AmiProtocolError as exc:
-            self._failure = str(exc)
-            raise
-        return items
 
     def feed_eof(self) -> None:
         """The peer closed: fine between messages, a protocol error inside one."""
@@ -219,14 +199,6 @@ class AmiReader:
         if len(self._fields) >= self._max_fields:
             self._fail(f"message with more than {self._max_fields} fields")
         self._fields.append((key, value))
-
-    def _check_length(self, length: int) -> None:
-        if length > self._max_line_bytes:
-            self._fail(f"line longer than {self._max_line_bytes} bytes")
-
-    def _fail(self, message: str) -> None:
-        self._failure = message
-        raise AmiProtocolError(message)
 
 
 # --- actions -----------------------------------------------------------------------------------------
