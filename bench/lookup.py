@@ -761,13 +761,17 @@ class Http:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU a process has used so far (Linux /proc; None elsewhere)."""
+    """User + system CPU a process and its live children (`serve --workers`) have used so far
+    (Linux /proc; None elsewhere)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            children = [int(child) for child in listing.read().split()]
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) or 0.0 for child in children)
 
 
 def machine_ticks() -> tuple[int, int] | None:
@@ -838,7 +842,7 @@ def free_port() -> int:
         return port
 
 
-def run_http_phase(url: str, key: str, workload: Workload) -> Http:
+def run_http_phase(url: str, key: str, workload: Workload, workers: int) -> Http:
     port = free_port()
     env = os.environ | {
         "CENTRALITA_DATABASE_URL": url,
@@ -847,7 +851,8 @@ def run_http_phase(url: str, key: str, workload: Workload) -> Http:
         "CENTRALITA_DEFAULT_REGION": REGION,
     }
     command = [sys.executable, "-c", "from centralita.cli import main; main()", "serve", "--port", str(port)]
-    log(f"starting `centralita serve --port {port}`…")
+    command += ["--workers", str(workers)]
+    log(f"starting `centralita serve --port {port} --workers {workers}`…")
     # The server's output joins ours on stderr, so that stdout stays one JSON object under --json.
     server = subprocess.Popen(command, env=env, stdout=sys.stderr, stderr=sys.stderr)
     try:
@@ -943,7 +948,8 @@ def print_table(results: dict[str, Any]) -> None:
         f"data: {results['customers']:,} customers, {results['identities']:,} identities, "
         f"{results['interactions']:,} interactions, {results['cases']:,} cases, "
         f"{results['interaction_refs']:,} interaction refs; loaded in {results['load_seconds']} s\n"
-        f"{results['samples']:,} measured requests per latency figure, after {WARMUP} warm-up ones\n"
+        f"{results['samples']:,} measured requests per latency figure, after {WARMUP} warm-up ones; "
+        f"over HTTP: `centralita serve --workers {results['workers']}`\n"
         "floor = one hand-written SQL statement in which PostgreSQL builds the whole screen-pop JSON\n"
     )
     header = ("measure", "measured", "target", "verdict", "floor")
@@ -972,6 +978,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=2_000, help="measured requests per latency figure")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the screen-pop SQL (stderr)")
     parser.add_argument("--profile", action="store_true", help="cProfile in-process screen pops (stderr)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="`centralita serve --workers`, one process per core as deployed [default: the cores here]",
+    )
     args = parser.parse_args(argv)
     if args.customers < 100 or args.samples < 1:
         parser.error("--customers must be at least 100 and --samples at least 1")
@@ -1004,7 +1016,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         container.close()
 
     log("measuring over HTTP…")
-    http = run_http_phase(url, key, workload)
+    http = run_http_phase(url, key, workload, args.workers)
     results: dict[str, Any] = {
         "inprocess_lookup_p50_ms": inprocess.lookup_ms[0],
         "inprocess_lookup_p99_ms": inprocess.lookup_ms[1],
@@ -1033,6 +1045,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "cases": dataset.cases,
         "interaction_refs": dataset.interaction_refs,
         "samples": args.samples,
+        "workers": args.workers,
         "http_failures": http.failures.count,
         "http_failure_examples": http.failures.examples,
         "postgres": f"PostgreSQL {postgres}",

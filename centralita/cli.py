@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import os
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,18 +69,34 @@ def serve(
     agi_port: Annotated[
         int | None, typer.Option(help="FastAGI port [default: CENTRALITA_AGI_PORT or 4573]")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="processes, one per core [default: CENTRALITA_WORKERS or 1]"),
+    ] = None,
 ) -> None:
     """Run the API (OpenAPI docs at /docs) and the FastAGI server that runs the IVR flows, in one
-    process. Brings the database schema up to date first. Ctrl-C or SIGTERM stops both, letting calls
-    in progress finish for a few seconds."""
-    import uvicorn
-
+    process or, with --workers N, in N processes sharing both ports. Brings the database schema up
+    to date first. Ctrl-C or SIGTERM stops them, letting calls in progress finish for a few seconds."""
     container = _container()
     settings = container.settings
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log = logging.getLogger("centralita")
     if settings.auto_migrate:
-        container.migrate()
+        container.migrate()  # once, before any worker starts
+    processes = workers or settings.workers
+    if processes == 1:
+        _run_worker(container, host=host, port=port, agi_port=agi_port, reuse_port=False)
+        return
+    container.close()  # each worker builds its own: connections must not cross processes
+    raise typer.Exit(_supervise(processes, host=host, port=port, agi_port=agi_port))
+
+
+def _run_worker(
+    container: Container, *, host: str | None, port: int | None, agi_port: int | None, reuse_port: bool
+) -> None:
+    import uvicorn
+
+    settings = container.settings
+    log = logging.getLogger("centralita")
     catalogue = container.flows()
     for problem in catalogue.problems:
         log.error("IVR flow not served: %s", problem)
@@ -89,17 +108,76 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+    sockets = [_shared_socket(config.host, config.port)] if reuse_port else None
     runner = container.call_runner()
-    agi = container.agi_server(runner=runner, port=agi_port)
+    agi = container.agi_server(runner=runner, port=agi_port, reuse_port=reuse_port)
     try:
         # uvicorn's loop factory: uvloop when installed, for the API and the FastAGI server alike.
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as event_loop:
-            event_loop.run(_serve(_api_server(config), agi, runner))
+            event_loop.run(_serve(_api_server(config), agi, runner, sockets))
     except OSError as exc:
         typer.echo(f"error: cannot listen for FastAGI calls: {exc}", err=True)
         raise typer.Exit(1) from None
     finally:
         container.close()
+
+
+def _shared_socket(host: str, port: int) -> socket.socket:
+    """A listening address that every worker binds (SO_REUSEPORT): the kernel spreads connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _worker(host: str | None, port: int | None, agi_port: int | None) -> None:
+    """One of `serve --workers N`'s processes (started by multiprocessing, so at module level)."""
+    os.setpgrp()  # a terminal's Ctrl-C reaches the supervisor alone, which stops each worker once
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _run_worker(build(settings), host=host, port=port, agi_port=agi_port, reuse_port=True)
+
+
+def _supervise(processes: int, *, host: str | None, port: int | None, agi_port: int | None) -> int:
+    """Starts the workers and waits. Ctrl-C or SIGTERM is passed on once, as SIGTERM, so each worker
+    drains its calls; a worker that dies on its own stops the others, and the exit code says so
+    (a service manager restarts the whole)."""
+    log = logging.getLogger("centralita")
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_worker, args=(host, port, agi_port), name=f"centralita-worker-{i}")
+        for i in range(processes)
+    ]
+    for process in workers:
+        process.start()
+    log.info("serving with %d worker processes: %s", processes, ", ".join(str(p.pid) for p in workers))
+    stopping = threading.Event()
+
+    def stop_all(*_: object) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        for process in workers:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+    failed = False
+    while any(process.is_alive() for process in workers):
+        for process in workers:
+            process.join(timeout=0.2)
+            if process.exitcode is not None and not stopping.is_set():
+                log.error(
+                    "worker %s (pid %s) exited with %s; stopping", process.name, process.pid, process.exitcode
+                )
+                failed = True
+                stop_all()
+    # A worker still starting when the SIGTERM came ends by it (exit code -15): that is the stop we asked for.
+    clean = (0, -signal.SIGTERM)
+    return 1 if failed or any(process.exitcode not in clean for process in workers) else 0
 
 
 def _api_server(config: uvicorn.Config) -> uvicorn.Server:
@@ -115,7 +193,9 @@ def _api_server(config: uvicorn.Config) -> uvicorn.Server:
     return ApiServer(config)
 
 
-async def _serve(api: uvicorn.Server, agi: FastAgiServer, runner: CallRunner) -> None:
+async def _serve(
+    api: uvicorn.Server, agi: FastAgiServer, runner: CallRunner, sockets: list[socket.socket] | None = None
+) -> None:
     """Both servers on one event loop. The first Ctrl-C/SIGTERM stops new calls and requests and lets
     calls in progress finish for DRAIN_SECONDS; a second one stops the API at once."""
     loop = asyncio.get_running_loop()
@@ -131,7 +211,7 @@ async def _serve(api: uvicorn.Server, agi: FastAgiServer, runner: CallRunner) ->
 
     handled = [sig for sig in (signal.SIGINT, signal.SIGTERM) if _add_signal_handler(loop, sig, on_signal)]
     try:
-        await api.serve()
+        await api.serve(sockets=sockets)
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)

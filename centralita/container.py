@@ -73,7 +73,12 @@ class Container:
         return CallRunner(self.call_journal(), link_sender=link_sender, clock=clock or utcnow)
 
     def agi_server(
-        self, *, runner: CallRunner | None = None, host: str | None = None, port: int | None = None
+        self,
+        *,
+        runner: CallRunner | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        reuse_port: bool = False,
     ) -> FastAgiServer:
         """The FastAGI server running each call's flow (CENTRALITA_AGI_HOST, _PORT, _ALLOWED)."""
         settings = self.settings
@@ -87,6 +92,7 @@ class Container:
             host=host or settings.agi_host,
             port=settings.agi_port if port is None else port,
             allowed_peers=settings.agi_allowed,
+            reuse_port=reuse_port,
         )
 
     def close(self) -> None:

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Processes serving the API and FastAGI on the same ports (the kernel spreads connections).
+    # Python runs one core per process: use one per core. Events reach subscribers in the process
+    # that published them only, until the event bus runs on a broker.
+    workers: int = Field(default=1, ge=1, le=64)
 
     # Region used to read phone numbers written without a country code ("600 111 222").
     default_region: str = "ES"

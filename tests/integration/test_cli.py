@@ -111,3 +111,46 @@ def test_serve_creates_its_schema_and_answers_over_http(env: dict[str, str], tmp
         server.wait(timeout=10)
         if server.stdout:
             server.stdout.close()
+
+
+def test_serve_with_two_workers_shares_its_port_and_stops_cleanly(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    key = run_cli("keys", "create", "--role", "admin", env=env, cwd=tmp_path).stdout.strip().splitlines()[-1]
+    port = free_port()
+    server = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "2"], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=1):
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        workers = [pid for pid in children if b"spawn_main" in _command_line(pid)]  # not the resource tracker
+        assert len(workers) == 2, children
+        made = [http("POST", f"{base}/api/v1/customers", key, {"name": f"c{i}"}) for i in range(10)]
+        assert [status for status, _ in made] == [201] * 10
+        status, found = http("GET", f"{base}/api/v1/customers?name=c&limit=100", key)
+        assert status == 200 and len(found["items"]) == 10, "every worker writes to the one database"
+        server.terminate()
+        assert server.wait(timeout=20) == 0
+        assert all(not Path(f"/proc/{pid}").exists() for pid in workers), "the workers stop with it"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if server.stdout:
+            server.stdout.close()
+
+
+def _command_line(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

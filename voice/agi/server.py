@@ -44,9 +44,12 @@ class FastAgiServer:
         allowed_peers: Iterable[str] = LOOPBACK,
         fallback: Handler = hang_up_politely,
         timeouts: AgiTimeouts = AgiTimeouts(),
+        reuse_port: bool = False,
     ) -> None:
-        """`allowed_peers` holds addresses or networks ("10.0.0.5", "10.0.0.0/24") of the Asterisk hosts."""
+        """`allowed_peers` holds addresses or networks ("10.0.0.5", "10.0.0.0/24") of the Asterisk hosts.
+        `reuse_port` lets several worker processes listen on one port; the kernel spreads the calls."""
         self._router = router
+        self._reuse_port = reuse_port
         self._host = host
         self._port = port
         self._allowed: tuple[IpNetwork, ...] = tuple(
@@ -62,7 +65,9 @@ class FastAgiServer:
         if self._server is not None:
             raise RuntimeError("the FastAGI server is already running")
         self._stopping = False
-        self._server = await asyncio.start_server(self._on_connection, self._host, self._port)
+        self._server = await asyncio.start_server(
+            self._on_connection, self._host, self._port, reuse_port=self._reuse_port or None
+        )
         logger.info("FastAGI server listening on %s", ", ".join(map(_address, self.addresses)))
 
     @property
