@@ -22,6 +22,7 @@ from core import migrate
 from core.auth import service as keys
 from core.auth.roles import Role
 from core.db import unit_of_work
+from core.errors import DomainError
 from core.settings import Settings
 from voice.flows import flow_directories, load_catalogue
 from voice.ivr.checks import FlowProblem
@@ -58,6 +59,22 @@ def _settings() -> Settings:
 
 def _container() -> Container:
     return build(_settings())
+
+
+@contextlib.contextmanager
+def _database() -> Iterator[Container]:
+    """A container whose schema is up to date (unless CENTRALITA_AUTO_MIGRATE is off), closed after
+    use; a domain error (an unknown key id, say) ends the command with its message, not a traceback."""
+    container = _container()
+    try:
+        if container.settings.auto_migrate:
+            container.migrate()
+        yield container
+    except DomainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        container.close()
 
 
 @app.command()
@@ -249,34 +266,26 @@ def keys_create(
     name: Annotated[str | None, typer.Option(help="who or what uses it [default: the role]")] = None,
 ) -> None:
     """Make an API key. The key is printed once, alone on the last line; only its hash is kept."""
-    container = _container()
-    if container.settings.auto_migrate:
-        container.migrate()
-    with unit_of_work(container.session_factory) as db:
+    with _database() as container, unit_of_work(container.session_factory) as db:
         key, plain = keys.create_key(db=db, role=role, name=name or f"{role.value} key")
         typer.echo(f"created key {key.id} ({key.role}, {key.name!r}); store it now, it is not shown again:")
-    container.close()
     typer.echo(plain)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (never the keys themselves)."""
-    container = _container()
-    with container.session_factory() as db:
+    with _database() as container, container.session_factory() as db:
         for key in keys.list_keys(db=db):
             state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
             typer.echo(f"{key.id}\t{key.prefix}…\t{key.role}\t{state}\t{key.name}")
-    container.close()
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: int) -> None:
     """Revoke an API key (other running nodes stop accepting it within CENTRALITA_API_KEY_CACHE_SECONDS)."""
-    container = _container()
-    with unit_of_work(container.session_factory) as db:
+    with _database() as container, unit_of_work(container.session_factory) as db:
         keys.revoke_key(db=db, key_id=key_id)
-    container.close()
     typer.echo(f"revoked key {key_id}")
 
 

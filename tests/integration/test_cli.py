@@ -154,3 +154,13 @@ def _command_line(pid: str) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_key_commands_work_on_a_fresh_database_and_refuse_unknown_ids(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    listed = run_cli("keys", "list", env=env, cwd=tmp_path)
+    assert (listed.returncode, listed.stdout) == (0, "")
+    revoked = run_cli("keys", "revoke", "5", env=env, cwd=tmp_path)
+    assert revoked.returncode == 1
+    assert revoked.stderr.strip() == "error: API key 5 not found"
