@@ -4,12 +4,14 @@
 
 The jitter spreads the reconnects of many clients after an Asterisk restart; it only ever shortens a
 delay (by up to `jitter` of it), so `maximum` is a true upper bound. Used by the ARI event stream and the
-AMI client alike.
+AMI client alike, with `pause`, the wait between attempts that a stop cuts short.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 
@@ -43,3 +45,16 @@ class Backoff:
         while True:
             yield self.delay(attempt, random())
             attempt += 1
+
+
+async def pause(sleep: Callable[[float], Awaitable[None]], seconds: float, stop: asyncio.Event) -> None:
+    """Waits `seconds` through `sleep` (injected, so tests need not wait), or until `stop` is set."""
+    sleeper = asyncio.ensure_future(sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, stopper):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

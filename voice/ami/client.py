@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from voice.ami.dispatch import AmiSubscribers, Handler, Subscription
+from voice.ami.dispatch import AmiSubscribers, Handler
 from voice.ami.errors import (
     AmiActionError,
     AmiConnectionLost,
@@ -52,7 +52,8 @@ from voice.ami.protocol import (
     format_action,
 )
 from voice.ami.protocol import variables as variable_lines
-from voice.backoff import Backoff
+from voice.backoff import Backoff, pause
+from voice.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -376,7 +377,7 @@ class AmiClient:
                 delays = self._backoff.delays(self._random)
             delay = next(delays)
             logger.info("AMI: reconnecting to %s:%d in %.2f s", self.host, self.port, delay)
-            await self._pause(delay)
+            await pause(self._sleep, delay, self._closing)
 
     async def logoff(self) -> None:
         """Say goodbye (`Response: Goodbye`), then close. Ends `run()`."""
@@ -578,17 +579,6 @@ class AmiClient:
                 return
             except AmiError:
                 return
-
-    async def _pause(self, seconds: float) -> None:
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        stopper = asyncio.ensure_future(self._closing.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, stopper):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
 
 def _raise_for_error(action: str, response: AmiMessage) -> None:

@@ -13,26 +13,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from voice.ami.events import AmiEvent
+from voice.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[AmiEvent], Awaitable[None] | None]
-
-
-class Subscription:
-    """`cancel()` (idempotent) stops the deliveries."""
-
-    def __init__(self, remove: Callable[[], None]) -> None:
-        self._remove: Callable[[], None] | None = remove
-
-    @property
-    def active(self) -> bool:
-        return self._remove is not None
-
-    def cancel(self) -> None:
-        remove, self._remove = self._remove, None
-        if remove is not None:
-            remove()
 
 
 @dataclass(frozen=True, eq=False, slots=True)

@@ -20,10 +20,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from voice.ami.dispatch import AmiSubscribers, Handler, Subscription
+from voice.ami.dispatch import AmiSubscribers, Handler
 from voice.ami.errors import AmiActionError, AmiError
 from voice.ami.events import AmiEvent, CoreShowChannel, OriginateReason, OriginateResponse, parse_event
 from voice.ami.protocol import AmiMessage, Fields, FieldValue, variables
+from voice.subscription import Subscription
 
 if TYPE_CHECKING:
     from voice.ami.client import AmiClient

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from voice.ami.dispatch import Handler, Subscription
+from voice.ami.dispatch import Handler
 from voice.ami.events import CoreShowChannel, OriginateResponse
 from voice.ami.protocol import AmiMessage, Fields
+from voice.subscription import Subscription
 
 
 class AmiPort(Protocol):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import random
@@ -32,7 +31,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketExce
 
 from voice.ari.errors import AriUnauthorized
 from voice.ari.router import AriRouter
-from voice.backoff import Backoff
+from voice.backoff import Backoff, pause
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +156,7 @@ class AriEventStream:
                 delays = self._backoff.delays(self._random)
             delay = next(delays)
             logger.info("ARI event stream: reconnecting in %.2f s", delay)
-            await self._pause(delay)
+            await pause(self._sleep, delay, self._stopping)
 
     async def _serve(self, socket: ClientConnection) -> None:
         self._socket = socket
@@ -185,18 +184,6 @@ class AriEventStream:
             return
         self.events_received += 1
         await self._router.dispatch_raw(data)
-
-    async def _pause(self, seconds: float) -> None:
-        """The back-off sleep, cut short by `stop()`."""
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        stopper = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, stopper):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
 
 def _redacted(url: str) -> str:

@@ -28,26 +28,11 @@ from typing import Any
 
 from voice.ari.errors import AriProtocolError
 from voice.ari.events import AriEvent, parse_event
+from voice.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[AriEvent], Awaitable[None] | None]
-
-
-class Subscription:
-    """Returned by every registration; `cancel()` (idempotent) stops the deliveries."""
-
-    def __init__(self, remove: Callable[[], None]) -> None:
-        self._remove: Callable[[], None] | None = remove
-
-    @property
-    def active(self) -> bool:
-        return self._remove is not None
-
-    def cancel(self) -> None:
-        remove, self._remove = self._remove, None
-        if remove is not None:
-            remove()
 
 
 @dataclass(frozen=True, eq=False, slots=True)
