@@ -1,53 +1,10 @@
 """The `centralita` command as a newcomer uses it: a key, a server on SQLite, real HTTP."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-CLI = [sys.executable, "-c", "from centralita.cli import main; main()"]
-
-
-def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def http(method: str, url: str, key: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CENTRALITA_")}
-    return clean | {
-        "CENTRALITA_DATABASE_URL": f"sqlite:///{tmp_path / 'cc.db'}",
-        "CENTRALITA_LOG_LEVEL": "WARNING",
-    }
+from served import http, run_cli, serving
 
 
 def test_keys_create_prints_the_key_alone_on_its_last_line(env: dict[str, str], tmp_path: Path) -> None:
@@ -68,26 +25,7 @@ def test_a_bad_setting_is_reported_by_name(env: dict[str, str], tmp_path: Path) 
 
 def test_serve_creates_its_schema_and_answers_over_http(env: dict[str, str], tmp_path: Path) -> None:
     key = run_cli("keys", "create", "--role", "admin", env=env, cwd=tmp_path).stdout.strip().splitlines()[-1]
-    port = free_port()
-    server = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=1):
-                    break
-            except OSError:
-                assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
+    with serving(env=env, cwd=tmp_path) as (_, base):
         status, customer = http(
             "POST",
             f"{base}/api/v1/customers",
@@ -106,31 +44,13 @@ def test_serve_creates_its_schema_and_answers_over_http(env: dict[str, str], tmp
         assert http("GET", f"{base}/api/v1/customers/lookup?phone=600111222", "wrong")[0] == 401
         with urllib.request.urlopen(f"{base}/openapi.json", timeout=5) as response:
             assert "/api/v1/customers/lookup" in json.loads(response.read())["paths"]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if server.stdout:
-            server.stdout.close()
 
 
 def test_serve_with_two_workers_shares_its_port_and_stops_cleanly(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     key = run_cli("keys", "create", "--role", "admin", env=env, cwd=tmp_path).stdout.strip().splitlines()[-1]
-    port = free_port()
-    server = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "2"], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=1):
-                    break
-            except OSError:
-                assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
+    with serving("--workers", "2", env=env, cwd=tmp_path) as (server, base):
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         workers = [pid for pid in children if b"spawn_main" in _command_line(pid)]  # not the resource tracker
         assert len(workers) == 2, children
@@ -141,12 +61,6 @@ def test_serve_with_two_workers_shares_its_port_and_stops_cleanly(
         server.terminate()
         assert server.wait(timeout=20) == 0
         assert all(not Path(f"/proc/{pid}").exists() for pid in workers), "the workers stop with it"
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        if server.stdout:
-            server.stdout.close()
 
 
 def _command_line(pid: str) -> bytes:

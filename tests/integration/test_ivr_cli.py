@@ -3,25 +3,20 @@ them, checked through the HTTP API."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
-import pytest
+from served import CLI, free_port, http, run_cli
 from typer.testing import CliRunner
 
 from centralita.cli import app
-
-CLI = [sys.executable, "-c", "from centralita.cli import main; main()"]
 
 SHIPPED = Path(__file__).resolve().parents[2] / "ivr_flows"
 TINY_FLOW = """\
@@ -35,34 +30,6 @@ nodes:
     prompt:
       es: Adiós.
 """
-
-
-def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def http(method: str, url: str, key: str) -> tuple[int, Any]:
-    request = urllib.request.Request(url, method=method, headers={"Authorization": f"Bearer {key}"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CENTRALITA_")}
-    return clean | {
-        "CENTRALITA_DATABASE_URL": f"sqlite:///{tmp_path / 'cc.db'}",
-        "CENTRALITA_LOG_LEVEL": "WARNING",
-    }
 
 
 def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
