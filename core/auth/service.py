@@ -72,16 +72,19 @@ class KeyVerifier:
 
     def cached(self, plain: str) -> Principal | None:
         """The key's principal if it was verified within the last ttl seconds; never asks the database."""
-        entry = self._known.get(hash_key(plain))
+        return self._cached(hash_key(plain))
+
+    def _cached(self, digest: str) -> Principal | None:
+        entry = self._known.get(digest)
         if entry is not None and entry[1] > self._clock():
             return entry[0]
         return None
 
     def verify(self, plain: str) -> Principal | None:
-        known = self.cached(plain)
+        digest = hash_key(plain)
+        known = self._cached(digest)
         if known is not None:
             return known
-        digest = hash_key(plain)
         now = self._clock()
         with self._factory() as db:
             key = db.scalars(

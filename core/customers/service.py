@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -86,36 +86,38 @@ def create_customer(*, db: Session, data: CustomerCreate, region: str) -> Custom
     return customer
 
 
-def refuse_unusable(customer_id: int, found: bool, merged_into_id: int | None, erased: bool) -> None:
-    """NotFound, saying why, for a customer that is missing, merged into another, or erased."""
-    if not found:
+class CustomerState(Protocol):
+    """What says whether a customer can be used: a `Customer`, or a row of these two columns."""
+
+    @property
+    def merged_into_id(self) -> int | None: ...
+
+    @property
+    def erased_at(self) -> datetime | None: ...
+
+
+State = TypeVar("State", bound=CustomerState)
+
+
+def usable(customer_id: int, found: State | None) -> State:
+    """`found`, if it is a customer that exists, unmerged and unerased; else NotFound saying why."""
+    if found is None:
         raise NotFound(f"customer {customer_id} not found")
-    if merged_into_id is not None:
-        raise NotFound(f"customer {customer_id} was merged into customer {merged_into_id}")
-    if erased:
+    if found.merged_into_id is not None:
+        raise NotFound(f"customer {customer_id} was merged into customer {found.merged_into_id}")
+    if found.erased_at is not None:
         raise NotFound(f"customer {customer_id} was erased")
+    return found
 
 
 def get_customer(*, db: Session, customer_id: int) -> Customer:
-    customer = db.get(Customer, customer_id, options=[joinedload(Customer.identities)])
-    refuse_unusable(
-        customer_id,
-        customer is not None,
-        customer.merged_into_id if customer else None,
-        customer is not None and customer.erased_at is not None,
-    )
-    assert customer is not None
-    return customer
+    return usable(customer_id, db.get(Customer, customer_id, options=[joinedload(Customer.identities)]))
 
 
 def require_customer(*, db: Session, customer_id: int) -> None:
     """Raises NotFound unless the customer exists, unmerged and unerased; one small statement."""
-    row = db.execute(
-        select(Customer.merged_into_id, Customer.erased_at).where(Customer.id == customer_id)
-    ).first()
-    refuse_unusable(
-        customer_id, row is not None, row.merged_into_id if row else None, bool(row and row.erased_at)
-    )
+    state = select(Customer.merged_into_id, Customer.erased_at).where(Customer.id == customer_id)
+    usable(customer_id, db.execute(state).first())
 
 
 def update_customer(*, db: Session, customer_id: int, data: CustomerUpdate) -> Customer:

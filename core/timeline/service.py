@@ -276,14 +276,9 @@ def timeline_page(
     shape = (bool(channels), since is not None, until is not None, cursor is not None)
     connection = db.connection()
     if connection.dialect.name == "postgresql":
-        found = connection.execute(_timeline_document_statement(*shape), params).first()
-        customers.refuse_unusable(
-            customer_id,
-            found is not None,
-            found.merged_into_id if found else None,
-            bool(found and found.erased_at),
+        found = customers.usable(
+            customer_id, connection.execute(_timeline_document_statement(*shape), params).first()
         )
-        assert found is not None
         rows = [utc_timestamps(item, _INTERACTION_TIMES) for item in found.items or ()]
     else:
         customers.require_customer(db=db, customer_id=customer_id)
