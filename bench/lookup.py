@@ -849,6 +849,7 @@ def run_http_phase(url: str, key: str, workload: Workload, workers: int) -> Http
         "CENTRALITA_AUTO_MIGRATE": "false",
         "CENTRALITA_LOG_LEVEL": "WARNING",
         "CENTRALITA_DEFAULT_REGION": REGION,
+        "CENTRALITA_AGI_PORT": str(free_port()),  # serve runs FastAGI too; 4573 may be taken
     }
     command = [sys.executable, "-c", "from centralita.cli import main; main()", "serve", "--port", str(port)]
     command += ["--workers", str(workers)]
