@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     flows_dir: Path | None = None
     extra_flows_dirs: Annotated[tuple[Path, ...], NoDecode] = ()
 
+    # Asterisk's REST interface (ARI) and manager interface (AMI). Unset: the service runs FastAGI only.
+    # The end-to-end suite runs against the Asterisk these point at, and is skipped without them.
+    asterisk_ari_url: str | None = None  # e.g. http://127.0.0.1:8088/ari
+    asterisk_ari_user: str = "centralita"
+    asterisk_ari_password: str = ""
+    asterisk_ari_app: str = Field(default="centralita", pattern=r"^[A-Za-z0-9_.-]{1,80}$")
+    asterisk_ami_host: str | None = None
+    asterisk_ami_port: int = Field(default=5038, ge=1, le=65535)
+    asterisk_ami_user: str = "centralita"
+    asterisk_ami_password: str = ""
+
     @field_validator("default_region")
     @classmethod
     def _known_region(cls, value: str) -> str:
