@@ -1,0 +1,1 @@
+"""Outbound campaigns: pacing, compliance (do-not-call, callee-local hours, abandonment) and scheduling."""
