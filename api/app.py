@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import BodySizeLimit, install_error_handlers
-from api.routers import admin, cases, customers, interactions
+from api.routers import admin, campaigns, cases, customers, interactions
 from core.auth.service import KeyVerifier
 from core.settings import Settings
 
@@ -30,7 +30,7 @@ def create_app(
     app.state.read_session_factory = read_session_factory
     app.state.key_verifier = key_verifier
     app.state.read_limiter = anyio.CapacityLimiter(read_threads)
-    for router in (customers.router, interactions.router, cases.router, admin.router):
+    for router in (customers.router, interactions.router, cases.router, campaigns.router, admin.router):
         app.include_router(router, prefix="/api/v1")
     install_error_handlers(app)
 

@@ -16,7 +16,13 @@ _STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422}
 def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
         status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        body: dict[str, Any] = {"detail": str(exc)}
+        violations = getattr(exc, "violations", None)  # rules a campaign would break, one per field
+        if violations:
+            body["violations"] = [
+                {"field": v.field, "rule": v.rule, "message": v.message} for v in violations
+            ]
+        return JSONResponse(body, status_code=status)
 
     app.add_exception_handler(DomainError, domain_error)
 

@@ -20,6 +20,9 @@ class Permission(StrEnum):
     PRIVACY = "privacy"  # export and erase: the data-protection officer's work
     AUDIT_READ = "audit:read"
     KEYS_MANAGE = "keys:manage"
+    CAMPAIGNS_READ = "campaigns:read"
+    CAMPAIGNS_MANAGE = "campaigns:manage"  # create, change, start, stop, import lists
+    DO_NOT_CALL_WRITE = "dnc:write"  # list a number: agents and the IVR take "do not call me" requests
 
 
 _EVERYDAY = frozenset(
@@ -29,12 +32,19 @@ _EVERYDAY = frozenset(
         Permission.TIMELINE_READ,
         Permission.INTERACTIONS_WRITE,
         Permission.CASES_WRITE,
+        Permission.DO_NOT_CALL_WRITE,
     }
 )
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.MANAGER: _EVERYDAY | {Permission.CUSTOMERS_MERGE, Permission.AUDIT_READ},
+    Role.MANAGER: _EVERYDAY
+    | {
+        Permission.CUSTOMERS_MERGE,
+        Permission.AUDIT_READ,
+        Permission.CAMPAIGNS_READ,
+        Permission.CAMPAIGNS_MANAGE,
+    },
     Role.AGENT: _EVERYDAY,
     Role.INTEGRATION: _EVERYDAY,
 }
