@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import anyio
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,5 +40,6 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    uploads = [(re.compile(r"^/api/v1/campaigns/\d+/lists$"), settings.max_import_bytes)]
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=uploads)
     return app

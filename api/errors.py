@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,17 +38,21 @@ class BodySizeLimit:
     `{"detail": ...}`, so clients can read this one the same way.)
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, *, larger: Sequence[tuple[re.Pattern[str], int]] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger  # paths that take bigger bodies (uploads), with their own limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = next((size for path, size in self.larger if path.match(scope["path"])), self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         seen = 0
         started = refused = False
@@ -58,9 +64,9 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes and not started:
+                if seen > limit and not started:
                     refused = True
-                    await self._refuse(send)
+                    await self._refuse(send, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -77,8 +83,9 @@ class BodySizeLimit:
             if not refused:
                 raise
 
-    async def _refuse(self, send: Send) -> None:
-        body: dict[str, Any] = {"detail": f"request body is larger than {self.max_bytes} bytes"}
+    @staticmethod
+    async def _refuse(send: Send, limit: int) -> None:
+        body: dict[str, Any] = {"detail": f"request body is larger than {limit} bytes"}
         response = JSONResponse(body, status_code=413)
         await response({"type": "http"}, _empty_receive, send)
 

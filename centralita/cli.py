@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 
+from centralita.asterisk_cli import asterisk_app
 from centralita.container import Container, build
+from centralita.prompts_cli import prompts_app
 from core import migrate
 from core.auth import service as keys
 from core.auth.roles import Role
@@ -31,6 +33,8 @@ from voice.ivr.loader import FlowError, check_directory, load_flow
 if TYPE_CHECKING:
     import uvicorn
 
+    from centralita.container import AriServices
+    from dialer.supervisor import DialerSupervisor
     from voice.agi.server import FastAgiServer
     from voice.ivr.call_runner import CallRunner
 
@@ -41,6 +45,8 @@ flows_app = typer.Typer(no_args_is_help=True, help="IVR flows.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(flows_app, name="flows")
+app.add_typer(prompts_app, name="prompts")
+app.add_typer(asterisk_app, name="asterisk")
 
 # How long `serve` lets running calls finish after Ctrl-C / SIGTERM before cutting them off.
 DRAIN_SECONDS = 10.0
@@ -101,15 +107,24 @@ def serve(
         container.migrate()  # once, before any worker starts
     processes = workers or settings.workers
     if processes == 1:
-        _run_worker(container, host=host, port=port, agi_port=agi_port, reuse_port=False)
+        _run_worker(container, host=host, port=port, agi_port=agi_port, reuse_port=False, ari=True)
         return
     container.close()  # each worker builds its own: connections must not cross processes
     raise typer.Exit(_supervise(processes, host=host, port=port, agi_port=agi_port))
 
 
 def _run_worker(
-    container: Container, *, host: str | None, port: int | None, agi_port: int | None, reuse_port: bool
+    container: Container,
+    *,
+    host: str | None,
+    port: int | None,
+    agi_port: int | None,
+    reuse_port: bool,
+    ari: bool,
 ) -> None:
+    """`ari`: this process also runs the IVR over ARI (when CENTRALITA_ASTERISK_ARI_URL is set) and the
+    dialer (CENTRALITA_DIALER_NETWORK). Only one process may: Asterisk keeps one event WebSocket per
+    application (a second one replaces the first), and two dialers would dial the same contacts."""
     import uvicorn
 
     settings = container.settings
@@ -118,8 +133,9 @@ def _run_worker(
     for problem in catalogue.problems:
         log.error("IVR flow not served: %s", problem)
     log.info("IVR flows: %s", ", ".join(sorted(catalogue.flows)) or "none")
+    api = container.api()
     config = uvicorn.Config(
-        container.api(),
+        api,
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
@@ -128,10 +144,19 @@ def _run_worker(
     sockets = [_shared_socket(config.host, config.port)] if reuse_port else None
     runner = container.call_runner()
     agi = container.agi_server(runner=runner, port=agi_port, reuse_port=reuse_port)
+    ari_services = container.ari(runner=runner) if ari else None
+    if ari_services is not None:
+        log.info(
+            "IVR over ARI: Stasis application %r at %s", settings.asterisk_ari_app, ari_services.stream.url
+        )
+    dialer = container.dialer(ari_services) if ari else None
+    api.state.dialer = dialer  # the campaign stats read the live figures of the campaigns it runs
+    if dialer is not None:
+        log.info("dialer: %s network", settings.dialer_network)
     try:
         # uvicorn's loop factory: uvloop when installed, for the API and the FastAGI server alike.
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as event_loop:
-            event_loop.run(_serve(_api_server(config), agi, runner, sockets))
+            event_loop.run(_serve(_api_server(config), agi, runner, sockets, ari_services, dialer))
     except OSError as exc:
         typer.echo(f"error: cannot listen for FastAGI calls: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -149,12 +174,12 @@ def _shared_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str | None, port: int | None, agi_port: int | None) -> None:
+def _worker(host: str | None, port: int | None, agi_port: int | None, ari: bool) -> None:
     """One of `serve --workers N`'s processes (started by multiprocessing, so at module level)."""
     os.setpgrp()  # a terminal's Ctrl-C reaches the supervisor alone, which stops each worker once
     settings = _settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _run_worker(build(settings), host=host, port=port, agi_port=agi_port, reuse_port=True)
+    _run_worker(build(settings), host=host, port=port, agi_port=agi_port, reuse_port=True, ari=ari)
 
 
 def _supervise(processes: int, *, host: str | None, port: int | None, agi_port: int | None) -> int:
@@ -164,7 +189,7 @@ def _supervise(processes: int, *, host: str | None, port: int | None, agi_port: 
     log = logging.getLogger("centralita")
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_worker, args=(host, port, agi_port), name=f"centralita-worker-{i}")
+        context.Process(target=_worker, args=(host, port, agi_port, i == 0), name=f"centralita-worker-{i}")
         for i in range(processes)
     ]
     for process in workers:
@@ -211,20 +236,38 @@ def _api_server(config: uvicorn.Config) -> uvicorn.Server:
 
 
 async def _serve(
-    api: uvicorn.Server, agi: FastAgiServer, runner: CallRunner, sockets: list[socket.socket] | None = None
+    api: uvicorn.Server,
+    agi: FastAgiServer,
+    runner: CallRunner,
+    sockets: list[socket.socket] | None = None,
+    ari: AriServices | None = None,
+    dialer: DialerSupervisor | None = None,
 ) -> None:
-    """Both servers on one event loop. The first Ctrl-C/SIGTERM stops new calls and requests and lets
-    calls in progress finish for DRAIN_SECONDS; a second one stops the API at once."""
+    """The servers on one event loop (and the IVR over ARI, if any). The first Ctrl-C/SIGTERM stops new
+    calls and requests and lets calls in progress finish for DRAIN_SECONDS; a second one stops the API
+    at once."""
     loop = asyncio.get_running_loop()
     await agi.start()  # first, so a taken AGI port fails before the API says it is up
+    events = await ari.start() if ari is not None else None
+    if events is not None:
+        events.add_done_callback(_ari_stream_ended)
+    if dialer is not None:
+        await dialer.start()
     stopping: list[asyncio.Task[None]] = []
+
+    async def stop_calls() -> None:
+        if dialer is not None:
+            await dialer.stop()  # no new campaign calls; those in progress finish
+        await asyncio.gather(
+            agi.stop(grace_seconds=DRAIN_SECONDS), *([ari.stop(DRAIN_SECONDS)] if ari is not None else [])
+        )
 
     def on_signal() -> None:
         if stopping:
             api.force_exit = True
             return
         api.should_exit = True
-        stopping.append(asyncio.create_task(agi.stop(grace_seconds=DRAIN_SECONDS)))
+        stopping.append(asyncio.create_task(stop_calls()))
 
     handled = [sig for sig in (signal.SIGINT, signal.SIGTERM) if _add_signal_handler(loop, sig, on_signal)]
     try:
@@ -235,8 +278,17 @@ async def _serve(
         if stopping:
             await stopping[0]
         else:
-            await agi.stop(grace_seconds=DRAIN_SECONDS)
+            await stop_calls()
+        if events is not None:
+            await asyncio.gather(events, return_exceptions=True)
         await runner.drain(timeout=DRAIN_SECONDS)
+
+
+def _ari_stream_ended(task: asyncio.Task[None]) -> None:
+    """The event stream ends only when stopped, or when Asterisk refuses the credentials: then the IVR
+    over ARI takes no calls (Stasis() fails and the dialplan's fallback runs) while FastAGI goes on."""
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger("centralita").error("IVR over ARI stopped: %s", task.exception())
 
 
 def _add_signal_handler(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,13 +18,52 @@ from core.auth.service import KeyVerifier
 from core.db import make_engine, make_session_factory, utcnow
 from core.events import EventBus, InProcessEventBus, bind_outbox
 from core.settings import Settings
+from dialer.ari_network import AriCallNetwork
+from dialer.call_network import CallNetwork
+from dialer.clock import Clock, ScaledClock, SystemClock
+from dialer.simulated_network import SimulatedCallNetwork
+from dialer.supervisor import DialerSupervisor
 from voice.agi.ivr_port import ivr_router
 from voice.agi.server import FastAgiServer
+from voice.ari.client import AriClient
+from voice.ari.events_stream import AriEventStream
+from voice.ari.ivr_port import AriPortOptions
+from voice.ari.router import AriRouter
+from voice.ari.stasis_app import StasisIvr
 from voice.call_journal import TimelineCallJournal
 from voice.flows import FlowCatalogue, flow_directories, load_catalogue
 from voice.ivr.call_runner import CallRunner, LinkSender
 
 log = logging.getLogger(__name__)
+
+# The rendered dialplan's context for calls the IVR cannot take (asterisk/templates/extensions.conf).
+IVR_FAILED_CONTEXT = "centralita-ivr-failed"
+
+
+@dataclass
+class AriServices:
+    """What runs over ARI, as `serve` runs it: one REST client, one event stream and one router shared by
+    the IVR (the Stasis application) and, with CENTRALITA_DIALER_NETWORK=ari, the dialer's calls. One
+    stream, because Asterisk keeps one event WebSocket per application."""
+
+    client: AriClient
+    router: AriRouter
+    stream: AriEventStream
+    ivr: StasisIvr
+    network: AriCallNetwork | None = None
+
+    async def start(self) -> asyncio.Task[None]:
+        """Take calls; the returned task runs the event stream (it reconnects on its own and ends only
+        on stop(), or with AriUnauthorized for wrong credentials)."""
+        await self.ivr.start()
+        return asyncio.create_task(self.stream.run(), name="ARI event stream")
+
+    async def stop(self, grace_seconds: float) -> None:
+        await self.ivr.stop(grace_seconds=grace_seconds)  # events keep coming while calls finish
+        if self.network is not None:
+            await self.network.close(grace_seconds=grace_seconds)
+        await self.stream.stop()
+        await self.client.aclose()
 
 
 @dataclass
@@ -93,6 +133,67 @@ class Container:
             port=settings.agi_port if port is None else port,
             allowed_peers=settings.agi_allowed,
             reuse_port=reuse_port,
+        )
+
+    def ari(self, *, runner: CallRunner | None = None) -> AriServices | None:
+        """The IVR over ARI, and the dialer's ARI network when CENTRALITA_DIALER_NETWORK=ari
+        (CENTRALITA_ASTERISK_ARI_URL, _USER, _PASSWORD, _APP); None when no URL is set."""
+        settings = self.settings
+        if not settings.asterisk_ari_url:
+            return None
+        # The setting may name ARI's root (".../ari"); the client and the stream add /ari themselves.
+        base_url = settings.asterisk_ari_url.rstrip("/").removesuffix("/ari")
+        user, password, app = (
+            settings.asterisk_ari_user,
+            settings.asterisk_ari_password,
+            settings.asterisk_ari_app,
+        )
+        client = AriClient(base_url, user, password)
+        router = AriRouter()
+        ivr = StasisIvr(
+            client,
+            router,
+            runner or self.call_runner(),
+            self.flows().get,
+            application=app,
+            failed_context=IVR_FAILED_CONTEXT,
+            options=AriPortOptions(transfer_context=settings.agi_transfer_context),
+        )
+        network = None
+        if settings.dialer_network == "ari":
+            network = AriCallNetwork(
+                client,
+                router,
+                app=app,
+                endpoint_template=settings.dialer_endpoint,
+                agent_ring_timeout_s=settings.dialer_agent_ring_seconds,
+            )
+
+        async def on_connect() -> None:
+            await ivr.resync()
+            if network is not None:
+                await network.resync()
+
+        stream = AriEventStream(base_url, [app], user, password, router, on_connect=on_connect)
+        return AriServices(client, router, stream, ivr, network)
+
+    def dialer(self, ari: AriServices | None = None) -> DialerSupervisor | None:
+        """The dialer (CENTRALITA_DIALER_NETWORK): runs the running campaigns; None when it is off.
+        With the ARI network it needs `ari` (the shared ARI services)."""
+        settings = self.settings
+        clock: Clock
+        network: CallNetwork
+        if settings.dialer_network == "off":
+            return None
+        if settings.dialer_network == "simulated":
+            clock = ScaledClock(settings.dialer_simulation_speed)
+            network = SimulatedCallNetwork(clock)
+        else:
+            if ari is None or ari.network is None:
+                raise RuntimeError("CENTRALITA_DIALER_NETWORK=ari needs CENTRALITA_ASTERISK_ARI_URL")
+            clock, network = SystemClock(), ari.network
+        return DialerSupervisor(
+            self.session_factory, self.engine, network, clock, region=settings.default_region, bus=self.bus
         )
 
     def close(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import Field, field_validator
@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     default_region: str = "ES"
     # Requests with larger bodies are refused (413) before they are parsed.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Except contact-list uploads (CSV, streamed: a million rows is about 60 MB).
+    max_import_bytes: int = Field(default=2 * 1024**3, ge=1024)
     # How long a verified API key is trusted without asking the database again. Revoking a key
     # through this process takes effect at once; through another node, within this many seconds.
     api_key_cache_seconds: float = Field(default=10.0, ge=0)
@@ -52,7 +54,7 @@ class Settings(BaseSettings):
 
     # Asterisk's REST interface (ARI) and manager interface (AMI). Unset: the service runs FastAGI only.
     # The end-to-end suite runs against the Asterisk these point at, and is skipped without them.
-    asterisk_ari_url: str | None = None  # e.g. http://127.0.0.1:8088/ari
+    asterisk_ari_url: str | None = None  # e.g. http://127.0.0.1:8088 (a trailing /ari is fine)
     asterisk_ari_user: str = "centralita"
     asterisk_ari_password: str = ""
     asterisk_ari_app: str = Field(default="centralita", pattern=r"^[A-Za-z0-9_.-]{1,80}$")
@@ -60,6 +62,17 @@ class Settings(BaseSettings):
     asterisk_ami_port: int = Field(default=5038, ge=1, le=65535)
     asterisk_ami_user: str = "centralita"
     asterisk_ami_password: str = ""
+
+    # The dialer: which network places campaign calls. "off": campaigns can be set up but nothing is
+    # dialed; "ari": real calls through Asterisk (needs the ARI settings above); "simulated": callees
+    # drawn at random (answers, busies, machines), for demonstrations and tests, never for real
+    # customers: the calls land on their timelines. One process dials (worker 0 with --workers).
+    dialer_network: Literal["off", "simulated", "ari"] = "off"
+    # Where a campaign's calls go out: {number} is the E.164 number, {digits} the same without "+".
+    dialer_endpoint: str = "PJSIP/{number}@trunk"
+    dialer_agent_ring_seconds: int = Field(default=15, ge=1, le=120)
+    # The simulated network's clock: 60 runs an 8-hour shift in 8 minutes.
+    dialer_simulation_speed: float = Field(default=1.0, gt=0, le=10_000)
 
     @field_validator("default_region")
     @classmethod

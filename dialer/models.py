@@ -10,7 +10,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    Unicode,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, BigId, JsonDoc, UTCDateTime, utcnow
@@ -76,6 +90,7 @@ class CampaignContact(Base):
         # The pacing loop asks: the next contacts of this campaign due for a call.
         Index("ix_campaign_contacts_due", "campaign_id", "status", "next_attempt_at"),
         Index("ix_campaign_contacts_customer_id", "customer_id"),
+        Index("ix_campaign_contacts_list_id", "list_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -101,6 +116,8 @@ class DialAttempt(Base):
     __table_args__ = (
         UniqueConstraint("contact_id", "attempt", name="uq_dial_attempts_contact_attempt"),
         Index("ix_dial_attempts_campaign_dialed", "campaign_id", "dialed_at"),
+        Index("ix_dial_attempts_campaign_answered", "campaign_id", "answered_at"),
+        Index("ix_dial_attempts_interaction_id", "interaction_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -114,9 +131,13 @@ class DialAttempt(Base):
     greeting_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_played_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the abandoned-call message
     disposition: Mapped[str | None] = mapped_column(String(32))
-    amd: Mapped[str | None] = mapped_column(String(16))  # human, machine, unsure
-    abandoned: Mapped[bool] = mapped_column(Boolean, default=False)
+    amd: Mapped[str | None] = mapped_column(String(16))  # human, machine, unsure; empty: AMD off
+    live_person: Mapped[bool | None] = mapped_column(Boolean)  # known for sure (an agent's review)
+    # dialer.abandonment.CallClass once the call ended: connected, abandoned, machine, ... The rolling
+    # abandonment rates count these; the compliance report reclassifies from the timestamps.
+    call_class: Mapped[str | None] = mapped_column(String(24))
     agent: Mapped[str | None] = mapped_column(String(64))
     interaction_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("interactions.id"))
 
@@ -150,3 +171,15 @@ class DoNotCall(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(64))  # who or what added it: an API key, an import, the IVR
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# APScheduler's job store (SQLAlchemyJobStore), as APScheduler 3 defines it: declared here so that the
+# migrations create it like every other table. It holds the campaigns' schedule jobs (window openings,
+# end dates), which must survive a restart.
+scheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)

@@ -84,3 +84,34 @@ class ImportProblemRead(BaseModel):
     row_number: int
     problem: str
     detail: str
+
+
+class AgentCounts(BaseModel):
+    idle: int
+    reserved: int
+    talking: int
+    wrap_up: int
+    paused: int
+
+
+class CampaignStats(BaseModel):
+    campaign_id: int
+    status: str
+    at: datetime
+    dialed: int = Field(description="attempts placed, all time")
+    answered: int = Field(description="answered by a live person (connected or abandoned)")
+    connected: int
+    abandoned: int
+    machines: int
+    abandonment_rate_24h: float = Field(description="abandoned / live calls over the last 24 hours")
+    abandonment_rate_30d: float
+    attempts_last_hour: int
+    contacts: dict[str, int] = Field(
+        description="contacts by status: pending, dialing, done, exhausted, blocked"
+    )
+    contacts_remaining: int = Field(description="pending and dialing")
+    running_here: bool = Field(description="whether this process dials the campaign (live figures below)")
+    calls_in_progress: int | None = None
+    agents: AgentCounts | None = None
+    occupancy: float | None = Field(default=None, description="talking / staffed agents, now")
+    last_pacing: dict[str, Any] | None = None

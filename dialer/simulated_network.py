@@ -108,7 +108,9 @@ class SimulatedCallNetwork:
 
     async def hang_up(self, call: PlacedCall) -> None:
         sim = self._live(call)
-        if sim.task is not None:
+        # Not the running task: hang_up may be called from the observer, inside that very task, and
+        # cancelling it would cut the observer's own bookkeeping of the end short.
+        if sim.task is not None and sim.task is not asyncio.current_task():
             sim.task.cancel()
         await self._end(sim, CallEnd.COMPLETED, "16 normal clearing")
 

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from api.deps import ManageCampaigns, ReadCampaigns, ReadDB, SettingsDep, WriteDB, WriteDoNotCall
 from core.db import utcnow
-from dialer import campaigns
+from dialer import campaign_stats, campaigns, contact_lists
 from dialer import do_not_call_store as dnc
+from dialer.abandonment import ComplianceReport
 from dialer.campaign_rules import CampaignSettings
+from dialer.list_import import import_contact_list
 from dialer.schemas import (
     CampaignAction,
     CampaignList,
     CampaignRead,
+    CampaignStats,
+    ContactListRead,
     DoNotCallAdd,
     DoNotCallAdded,
     DoNotCallPage,
+    ImportProblemRead,
 )
 
 router = APIRouter(tags=["campaigns"])
@@ -78,6 +83,74 @@ def _change(db: Any, campaign_id: int, action: str, actor: str, data: CampaignAc
     return campaigns.change_status(
         db=db, campaign_id=campaign_id, action=action, actor=actor, now=utcnow(), reason=reason
     )
+
+
+# --- contact lists, compliance, stats -----------------------------------------------------------------
+
+
+@router.post(
+    "/campaigns/{campaign_id}/lists",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ContactListRead,
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
+async def import_list(
+    campaign_id: int,
+    request: Request,
+    _: ManageCampaigns,
+    filename: Annotated[str | None, Query(max_length=255)] = None,
+    region: Annotated[
+        str | None, Query(pattern="^[A-Z]{2}$", description="default: the campaign's country")
+    ] = None,
+) -> Any:
+    """Upload a CSV as the request body (`curl --data-binary @list.csv -H 'Content-Type: text/csv'`).
+    It is read as it streams: a header with a phone column (and name, email, language, time zone,
+    external id; other columns are kept as attributes), comma or semicolon, UTF-8 or Windows-1252.
+    Each contact becomes a customer (found by number, or created). The answer counts what was loaded
+    and why rows were not; `GET .../lists/{id}/problems` lists them row by row."""
+    return await import_contact_list(
+        request.stream(),
+        sessions=request.app.state.session_factory,
+        campaign_id=campaign_id,
+        filename=filename,
+        region=region,
+    )
+
+
+@router.get("/campaigns/{campaign_id}/lists/{list_id}", response_model=ContactListRead)
+def get_list(campaign_id: int, list_id: int, db: ReadDB, _: ReadCampaigns) -> Any:
+    return contact_lists.get_list(db=db, campaign_id=campaign_id, list_id=list_id)
+
+
+@router.get("/campaigns/{campaign_id}/lists/{list_id}/problems", response_model=list[ImportProblemRead])
+def list_problems(
+    campaign_id: int,
+    list_id: int,
+    db: ReadDB,
+    _: ReadCampaigns,
+    after_row: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    contact_lists.get_list(db=db, campaign_id=campaign_id, list_id=list_id)
+    return contact_lists.problems_of(db=db, list_id=list_id, after_row=after_row, limit=limit)
+
+
+@router.get("/campaigns/{campaign_id}/compliance", response_model=ComplianceReport)
+def compliance(campaign_id: int, db: ReadDB, _: ReadCampaigns) -> Any:
+    """Each rule (abandonment over 30 days and 24 hours, 15 s of ringing before a no-answer, the
+    message every abandoned call hears), its measured value and window, and the dial attempts behind it."""
+    return campaign_stats.compliance(db=db, campaign_id=campaign_id, now=utcnow())
+
+
+@router.get("/campaigns/{campaign_id}/stats", response_model=CampaignStats)
+def stats(campaign_id: int, request: Request, db: ReadDB, _: ReadCampaigns) -> Any:
+    """Dialed, answered, abandoned, the rolling abandonment rates, agents, contacts remaining, attempts
+    in the last hour; the live pacing figures when the campaign runs in this process."""
+    dialer = getattr(request.app.state, "dialer", None)
+    runner = dialer.runners.get(campaign_id) if dialer is not None else None
+    return campaign_stats.stats(db=db, campaign_id=campaign_id, now=utcnow(), runner=runner)
 
 
 # --- do-not-call -------------------------------------------------------------------------------------

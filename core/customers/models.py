@@ -22,7 +22,8 @@ class Customer(Base):
     consents: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     # Free data the IVR and routing branch on, e.g. {"vip": true, "segment": "gold"}.
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
-    merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("customers.id"))
+    # Indexed: deleting or merging a customer checks this foreign key, a scan of every customer without it.
+    merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("customers.id"), index=True)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -17,6 +17,7 @@ class RefKind(StrEnum):
     EMAIL_MESSAGE_ID = "email_message_id"
     CHAT_SESSION = "chat_session"
     CRM = "crm"
+    DIAL_ATTEMPT = "dial_attempt"  # the dialer's attempt id: one interaction per call it placed
 
 
 class Outcome(StrEnum):

@@ -22,6 +22,7 @@ def campaign_body(**changes: Any) -> dict[str, Any]:
             "weekly": {"mon": ["09:00-20:00"], "tue": ["09:00-20:00"]},
         },
         "abandon_message": "Le llamábamos de Seguros Sol. Llámenos al 910 000 000. Gracias.",
+        "agents": ["PJSIP/1001", "PJSIP/1002"],
     }
     return body | changes
 

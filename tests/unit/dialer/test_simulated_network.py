@@ -156,3 +156,23 @@ async def test_a_failing_observer_still_ends_the_call() -> None:
     behaviour = CalleeBehaviour(live_answer=1.0, machine=0.0, busy=0.0, failed=0.0)
     await place_all(recorder, SimulatedCallNetwork(ScaledClock(FAST), behaviour), range(1, 3))
     assert [how for name, _, how in recorder.events if name == "ended"] == [CallEnd.FAILED, CallEnd.FAILED]
+
+
+@run
+async def test_an_observer_that_hangs_up_from_its_own_callback_still_finishes_its_bookkeeping() -> None:
+    finished: list[int] = []
+
+    class Careful(Recorder):
+        async def greeting_ended(self, call: PlacedCall, at: datetime, verdict: AmdVerdict) -> None:
+            assert self.network is not None
+            await self.network.hang_up(call)  # a machine: the runner hangs up at once
+
+        async def ended(self, call: PlacedCall, at: datetime, how: CallEnd, cause: str) -> None:
+            await asyncio.sleep(0.01)  # the runner writes the end to the database here
+            finished.append(call.attempt_id)
+            await super().ended(call, at, how, cause)
+
+    recorder = Careful()
+    behaviour = CalleeBehaviour(live_answer=0.0, machine=1.0, busy=0.0, failed=0.0)
+    await place_all(recorder, SimulatedCallNetwork(ScaledClock(FAST), behaviour), range(1, 4))
+    assert finished == [1, 2, 3] or sorted(finished) == [1, 2, 3]

@@ -1,0 +1,460 @@
+"""Runs one campaign: each tick asks pacing how many calls to place, claims that many callable contacts,
+places the calls, and follows each one to its end.
+
+    runner = CampaignRunner(campaign_id, sessions, network, clock, region="ES")
+    await runner.start()          # loads the campaign, finishes attempts a previous process left open
+    await runner.tick()           # one pacing step (the supervisor's scheduler calls it every second)
+    await runner.drain()          # no new calls; wait for the calls in progress to end
+
+A call's life, as the network reports it (dialer.call_network):
+- answered: the callee picked up; nothing to do until their greeting ends;
+- greeting ended: a machine (AMD) is hung up on; a person gets the longest-idle agent at once, or waits
+  for one until `drop_wait_seconds` after the greeting; then the call is abandoned: it hears the
+  campaign's message (naming the company and a number to call back) and is hung up;
+- ended: the agent goes to wrap-up, the attempt and the contact's next attempt are written, and the call
+  lands on the customer's timeline.
+
+What the runner learns from its calls (ring times, answer rate, talk times) feeds the pacing. Database
+work runs in a worker thread, so the event loop (shared with the API and FastAGI) never waits on it; a
+failure in one call's bookkeeping is logged with the attempt id and never stops the campaign.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db import unit_of_work
+from dialer import attempts, campaigns
+from dialer.agent_pool import AgentPool
+from dialer.call_network import (
+    AmdVerdict,
+    CallEnd,
+    CallNetwork,
+    CallRequest,
+    NetworkUnavailable,
+    PlacedCall,
+)
+from dialer.call_statistics import CallStatistics, StatisticsPrior
+from dialer.calling_window import CallingPolicy
+from dialer.campaign_rules import CampaignSettings
+from dialer.campaigns import CampaignStatus
+from dialer.clock import Clock
+from dialer.pacing import (
+    AbandonmentWindow,
+    FloorSnapshot,
+    PacingDecision,
+    PacingMode,
+    PacingSettings,
+    calls_to_place,
+)
+from voice.prompts import prompt_name
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How often the rolling abandonment rates are read again from the database (seconds of the clock).
+_WINDOWS_EVERY = 5.0
+# How often a call waiting for an agent looks for one (seconds of the clock).
+_AGENT_POLL = 0.1
+
+
+@dataclass
+class LiveCall:
+    request: CallRequest
+    contact_id: int
+    dialed_at: datetime
+    placed: PlacedCall | None = None
+    answered_at: datetime | None = None
+    greeting_ended_at: datetime | None = None
+    amd: AmdVerdict | None = None
+    agent: str | None = None
+    connected_at: datetime | None = None
+    message_played_at: datetime | None = None
+    waiting: asyncio.Task[None] | None = None
+    ended: bool = False
+
+    @property
+    def waiting_for_agent(self) -> bool:
+        """Answered by a person (or not known to be a machine) and not with an agent yet."""
+        return (
+            self.answered_at is not None
+            and not self.ended
+            and self.agent is None
+            and self.amd is not AmdVerdict.MACHINE
+            and self.message_played_at is None
+        )
+
+
+class CampaignRunner:
+    def __init__(
+        self,
+        campaign_id: int,
+        sessions: sessionmaker[Session],
+        network: CallNetwork,
+        clock: Clock,
+        *,
+        region: str,
+        on_pause: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self.campaign_id = campaign_id
+        self.sessions = sessions
+        self.network = network
+        self.clock = clock
+        self.region = region
+        self.on_pause = on_pause
+        self.calls: dict[int, LiveCall] = {}
+        self.statistics = CallStatistics.cold_start()
+        self.last_decision: PacingDecision | None = None
+        self.placed = self.answered = self.abandoned = 0
+        self._settings: CampaignSettings | None = None
+        self._name = ""
+        self._policy: CallingPolicy | None = None
+        self._pool: AgentPool | None = None
+        self._windows: list[AbandonmentWindow] = []
+        self._windows_read_at: datetime | None = None
+        self._ticking = asyncio.Lock()
+        self._draining = False
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    @property
+    def pool(self) -> AgentPool:
+        if self._pool is None:
+            raise RuntimeError("the runner has not started")
+        return self._pool
+
+    @property
+    def settings(self) -> CampaignSettings:
+        if self._settings is None:
+            raise RuntimeError("the runner has not started")
+        return self._settings
+
+    async def start(self) -> None:
+        now = self.clock.now()
+        await self._db(self._load)
+        self._pool = AgentPool(self.settings.agents, wrap_up_s=self.settings.wrap_up_seconds, now=now)
+        # The ring-time histogram spans the campaign's own ring time-out.
+        prior = StatisticsPrior(ring_timeout=float(self.settings.ring_timeout_seconds))
+        self.statistics = CallStatistics.cold_start(prior)
+        recovered = await self._db(lambda db: self._recover(db, now))
+        if recovered:
+            logger.warning(
+                "campaign %s: finished %d attempts a stopped process left open", self.campaign_id, recovered
+            )
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Place no new calls and wait (up to `timeout` seconds of real time) for the calls in progress."""
+        self._draining = True
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        while self.calls:
+            if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.01)
+
+    def _load(self, db: Session) -> None:
+        campaign = campaigns.get_campaign(db=db, campaign_id=self.campaign_id)
+        self._settings = campaigns.settings_of(campaign)
+        self._name = campaign.name
+        self._policy = self._settings.calling_policy()
+
+    def _recover(self, db: Session, now: datetime) -> int:
+        left = attempts.interrupted_attempts(db=db, campaign_id=self.campaign_id)
+        for attempt in left:
+            # Nobody knows how these calls went: a person who answered is counted abandoned (the safe
+            # side of the law), and the contact is scheduled again like a failed call.
+            result = attempts.CallResult(
+                attempt_id=attempt.id,
+                ended_at=max(now, attempt.dialed_at),
+                end=CallEnd.FAILED,
+                cause="interrupted: the dialer stopped during the call",
+                call_ref=attempt.call_ref,
+                answered_at=attempt.answered_at,
+                greeting_ended_at=attempt.greeting_ended_at,
+            )
+            attempts.finish_call(
+                db=db, result=result, settings=self.settings, campaign_name=self._name, region=self.region
+            )
+        return len(left)
+
+    # --- pacing -------------------------------------------------------------------------------------
+
+    async def tick(self) -> PacingDecision | None:
+        """One pacing step: place the calls pacing asks for. None when the campaign is not running."""
+        if self._draining or self._ticking.locked():
+            return None
+        async with self._ticking:
+            now = self.clock.now()
+            status = await self._db(self._status_and_windows(now))
+            if status is not CampaignStatus.RUNNING:
+                return None
+            now = self.clock.now()  # calls went on while the database answered
+            decision = calls_to_place(self._floor(now), self.statistics, self._windows, self._pacing())
+            self.last_decision = decision
+            if decision.calls > 0:
+                await self._place(decision.calls, now)
+            return decision
+
+    def _status_and_windows(self, now: datetime) -> Callable[[Session], CampaignStatus]:
+        def read(db: Session) -> CampaignStatus:
+            campaign = campaigns.get_campaign(db=db, campaign_id=self.campaign_id)
+            stale = (
+                self._windows_read_at is None
+                or (now - self._windows_read_at).total_seconds() >= _WINDOWS_EVERY
+            )
+            if stale:
+                self._windows = attempts.abandonment_windows(db=db, campaign_id=self.campaign_id, now=now)
+                self._windows_read_at = now
+            return CampaignStatus(campaign.status)
+
+        return read
+
+    def _pacing(self) -> PacingSettings:
+        settings = self.settings
+        return PacingSettings(
+            mode=PacingMode(settings.mode.value),
+            abandonment_target=settings.abandonment_target,
+            answer_window=settings.drop_wait_seconds,
+            max_lines=settings.max_lines,
+        )
+
+    def _floor(self, now: datetime) -> FloorSnapshot:
+        agents = self.pool.snapshot(now)
+        at = now.timestamp()
+        return FloorSnapshot(
+            now=at,
+            idle_agents=agents.idle,
+            wrap_up_ends=tuple(at + left for left in agents.wrap_up_remaining_s),
+            talk_starts=tuple(at - elapsed for elapsed in agents.talking_elapsed_s),
+            ring_starts=tuple(
+                min(at, call.dialed_at.timestamp())
+                for call in self.calls.values()
+                if call.answered_at is None
+            ),
+            answered_waiting=sum(call.waiting_for_agent for call in self.calls.values()),
+        )
+
+    async def _place(self, wanted: int, now: datetime) -> None:
+        policy = self._policy
+        assert policy is not None  # set by start()
+
+        def claim(db: Session) -> attempts.Claim:
+            campaign = campaigns.get_campaign(db=db, campaign_id=self.campaign_id)
+            return attempts.claim_calls(
+                db=db, campaign=campaign, settings=self.settings, policy=policy, wanted=wanted, now=now
+            )
+
+        claimed = await self._db(claim)
+        for index, call in enumerate(claimed.calls):
+            request = CallRequest(
+                attempt_id=call.attempt_id,
+                phone=call.phone,
+                caller_id=self.settings.caller_id,
+                ring_timeout_s=self.settings.ring_timeout_seconds,
+                amd=self.settings.amd,
+                campaign_id=self.campaign_id,
+            )
+            live = LiveCall(request, call.contact_id, call.dialed_at)
+            self.calls[call.attempt_id] = live
+            try:
+                live.placed = await self.network.place(request, _Observer(self, live))
+            except NetworkUnavailable as exc:
+                # Dialing blind is worse than not dialing: give back every claimed contact and pause.
+                unplaced = [c.attempt_id for c in claimed.calls[index:]]
+                for attempt_id in unplaced:
+                    self.calls.pop(attempt_id, None)
+                await self._db(self._release(unplaced, str(exc), now))
+                await self._pause(f"the call network is unavailable: {exc}")
+                return
+            self.placed += 1
+
+    @staticmethod
+    def _release(attempt_ids: list[int], reason: str, now: datetime) -> Callable[[Session], None]:
+        def release(db: Session) -> None:
+            for attempt_id in attempt_ids:
+                attempts.release_unplaced(db=db, attempt_id=attempt_id, reason=reason, now=now)
+
+        return release
+
+    async def _pause(self, reason: str) -> None:
+        logger.error("campaign %s pauses itself: %s", self.campaign_id, reason)
+
+        def pause(db: Session) -> None:
+            campaigns.change_status(
+                db=db,
+                campaign_id=self.campaign_id,
+                action="pause",
+                actor="dialer",
+                now=self.clock.now(),
+                reason=reason,
+            )
+
+        try:
+            await self._db(pause)
+        except Exception:
+            logger.exception("campaign %s: could not record the pause", self.campaign_id)
+        if self.on_pause is not None:
+            self.on_pause(self.campaign_id, reason)
+
+    # --- a call's events ------------------------------------------------------------------------------
+
+    async def _greeting_ended(self, live: LiveCall, at: datetime, verdict: AmdVerdict) -> None:
+        live.greeting_ended_at = at
+        live.amd = verdict if live.request.amd else None
+        placed = live.placed
+        if placed is None or live.ended:
+            return
+        if live.amd is AmdVerdict.MACHINE:
+            await self.network.hang_up(placed)
+            return
+        if not await self._try_connect(live, at):
+            deadline = at + timedelta(seconds=self.settings.drop_wait_seconds)
+            live.waiting = asyncio.get_running_loop().create_task(self._wait_for_agent(live, deadline))
+
+    async def _try_connect(self, live: LiveCall, now: datetime) -> bool:
+        agent = self.pool.reserve(live.request.attempt_id, now)
+        if agent is None:
+            return False
+        live.agent = agent.endpoint
+        assert live.placed is not None
+        try:
+            await self.network.connect(live.placed, agent.endpoint)
+        except Exception:
+            logger.exception("attempt %s: could not connect %s", live.request.attempt_id, agent.endpoint)
+            self.pool.release(agent.endpoint, self.clock.now())
+            live.agent = None
+            return False
+        live.connected_at = self.clock.now()
+        self.pool.connected(agent.endpoint, live.connected_at)
+        return True
+
+    async def _wait_for_agent(self, live: LiveCall, deadline: datetime) -> None:
+        while not live.ended:
+            now = self.clock.now()
+            if await self._try_connect(live, now):
+                return
+            if now >= deadline:
+                await self._abandon(live, now)
+                return
+            await self.clock.sleep(min(_AGENT_POLL, (deadline - now).total_seconds()))
+
+    async def _abandon(self, live: LiveCall, now: datetime) -> None:
+        live.message_played_at = now
+        language = "es" if self.settings.country in _SPANISH_SPEAKING else "en"
+        assert live.placed is not None
+        try:
+            await self.network.play_and_hang_up(
+                live.placed, prompt_name(language, self.settings.abandon_message)
+            )
+        except Exception:
+            logger.exception("attempt %s: could not play the abandoned-call message", live.request.attempt_id)
+
+    async def _ended(self, live: LiveCall, at: datetime, how: CallEnd, cause: str) -> None:
+        live.ended = True
+        if live.waiting is not None and live.waiting is not asyncio.current_task():
+            live.waiting.cancel()
+        stats = self.statistics
+        if live.answered_at is not None and live.amd is not AmdVerdict.MACHINE:
+            stats = stats.with_answered(
+                ring_seconds=max(0.0, (live.answered_at - live.dialed_at).total_seconds())
+            )
+            self.answered += 1
+        else:
+            stats = stats.with_unanswered()
+        if live.agent is not None:
+            if live.connected_at is not None:
+                stats = stats.with_talk(max(0.0, (at - live.connected_at).total_seconds()))
+                stats = stats.with_wrap(self.settings.wrap_up_seconds)
+            self.pool.release(live.agent, at)
+        self.statistics = stats
+        result = attempts.CallResult(
+            attempt_id=live.request.attempt_id,
+            ended_at=at,
+            end=how,
+            cause=cause,
+            call_ref=live.placed.call_ref if live.placed else None,
+            answered_at=live.answered_at,
+            greeting_ended_at=live.greeting_ended_at,
+            amd=live.amd,
+            connected_at=live.connected_at,
+            agent=live.agent,
+            message_played_at=live.message_played_at,
+        )
+
+        def finish(db: Session) -> None:
+            call_class = attempts.finish_call(
+                db=db, result=result, settings=self.settings, campaign_name=self._name, region=self.region
+            )
+            if call_class is attempts.CallClass.ABANDONED:
+                self.abandoned += 1
+
+        try:
+            await self._db(finish)
+        except Exception:
+            # The attempt stays open in the database; the next start() finishes it on the safe side.
+            logger.exception("attempt %s: could not record its end", live.request.attempt_id)
+        finally:
+            self.calls.pop(live.request.attempt_id, None)
+
+    # --- plumbing -----------------------------------------------------------------------------------
+
+    async def _db(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with unit_of_work(self.sessions) as db:
+                return work(db)
+
+        return await asyncio.to_thread(run)
+
+
+# Where the abandoned-call message is spoken in Spanish (the prompt's language); English elsewhere.
+_SPANISH_SPEAKING = frozenset(
+    {
+        "ES",
+        "MX",
+        "AR",
+        "CO",
+        "CL",
+        "PE",
+        "VE",
+        "EC",
+        "GT",
+        "CU",
+        "BO",
+        "DO",
+        "HN",
+        "PY",
+        "SV",
+        "NI",
+        "CR",
+        "PA",
+        "UY",
+    }
+)
+
+
+class _Observer:
+    """One call's events, delivered to its runner (dialer.call_network.CallObserver)."""
+
+    def __init__(self, runner: CampaignRunner, live: LiveCall) -> None:
+        self.runner, self.live = runner, live
+
+    async def answered(self, call: PlacedCall, at: datetime) -> None:
+        self.live.answered_at = at
+
+    async def greeting_ended(self, call: PlacedCall, at: datetime, verdict: AmdVerdict) -> None:
+        try:
+            await self.runner._greeting_ended(self.live, at, verdict)
+        except Exception:
+            logger.exception("attempt %s: handling the end of the greeting failed", call.attempt_id)
+
+    async def ended(self, call: PlacedCall, at: datetime, how: CallEnd, cause: str) -> None:
+        if self.live.ended:
+            return
+        await self.runner._ended(self.live, at, how, cause)

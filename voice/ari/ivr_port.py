@@ -1,0 +1,527 @@
+"""The IVR over ARI: the voice port on one channel in the Stasis application, driven by its events.
+
+Asterisk's dialplan sends a call here with `Stasis(<app>,ivr,<flow>,<number>)`; `StasisIvr` (in
+`voice.ari.stasis_app`) makes an `AriVoicePort` for the channel and runs the flow on it with the
+`CallRunner`, exactly as the FastAGI router does with `AgiVoicePort`. The port listens to the channel's
+events through the `AriRouter` from the moment it is made, so no key pressed after StasisStart is missed.
+
+How the port's commands look over ARI:
+- `answer`: `POST /channels/{id}/answer`.
+- `play`: `POST /channels/{id}/play?media=sound:<file>&playbackId=<our id>` (the prompt's file: see
+  `voice.prompts`), then the PlaybackFinished of that id. The id is chosen here so that events that
+  overtake the REST reply still match. State `failed` (Asterisk has no such sound: 201, then
+  PlaybackFinished `failed`) is ActionNotDone. With `escape_digits`, a key pressed during the prompt
+  stops it (`DELETE /playbacks/{id}`) and is returned.
+- `collect_digits`: no request at all: ChannelDtmfReceived events, with `timeout_ms` before the first
+  key and between keys, up to `max_digits` or the terminator (any key, `*` included).
+- Type-ahead: every key the caller presses is kept, in order, until a command takes it. Keys pressed
+  during a prompt that cannot be interrupted answer the next question; a key already waiting when an
+  interruptible prompt starts answers it at once, without playing it (the caller is ahead of the menu).
+  Keys pressed while a recording runs or while the call is with a queue are not for the IVR: dropped;
+  so is the terminator pressed right after an entry that was already full ("16 digits, then #").
+- `enqueue`: `POST .../variable` CHANNEL(language), QUEUE_PRIO, CENTRALITA_SKILLS (when there are
+  skills), CENTRALITA_QUEUE; then `POST /channels/{id}/continue` to `<handoff context>,queue,1`.
+- `transfer`: CENTRALITA_DIAL (a target without a `/` is dialled as `Local/<target>@<transfer context>`,
+  as over AGI) and CENTRALITA_DIAL_SECONDS, then continue to `<handoff context>,dial,1`.
+- `record`: `POST /channels/{id}/record?name=<dir>/<mailbox>-<call id>&format=wav&terminateOn=#
+  &maxDurationSeconds=…&maxSilenceSeconds=…&beep=…&ifExists=overwrite`, then RecordingFinished or
+  RecordingFailed. A hang-up while recording keeps the recording: `record` returns its name.
+- `hangup`: `DELETE /channels/{id}`.
+- `close` (by StasisIvr when the run is over): stops listening; a channel still in the application goes
+  on in the dialplan (`POST .../continue`), as a FastAGI call does when its socket closes.
+
+Queues and transfers: the channel leaves the application for a small dialplan context that runs Queue()
+or Dial() and then comes *back* into the application with the result as Stasis arguments:
+
+    [centralita-handoff]
+    exten => queue,1,Queue(${CENTRALITA_QUEUE})
+     same => n,Stasis(${CENTRALITA_ARI_APP},handoff,queue,${QUEUESTATUS})
+     same => n,Hangup()
+    exten => dial,1,Dial(${CENTRALITA_DIAL},${CENTRALITA_DIAL_SECONDS})
+     same => n,Stasis(${CENTRALITA_ARI_APP},handoff,dial,${DIALSTATUS})
+     same => n,Hangup()
+
+(CENTRALITA_ARI_APP, the application's name, is a global of the rendered dialplan.) That is the ARI form
+of AGI's `EXEC Queue` + `GET VARIABLE QUEUESTATUS`: the flow learns that the queue refused the call
+(FULL, JOINEMPTY, TIMEOUT…) or that nobody answered the transfer (BUSY, NOANSWER, CHANUNAVAIL…) and
+takes its `on_failure` path, while app_queue keeps doing what it does well (agents, penalties,
+announcements). A bridge made here instead would tell the same for a transfer but not for a queue,
+which ARI does not have. The call's interaction stays open until the call really ends: once the channel
+has left the application Asterisk sends the application nothing more about it, so the port asks
+`GET /channels/{id}` every `handoff_poll` seconds; a 404 is the end of the call. (Hang-up events, when
+the application is subscribed to the channel, end it at once.)
+
+Errors, as the voice port's: `AriNotFound` on the channel, ChannelHangupRequest, ChannelDestroyed and a
+StasisEnd outside a handoff are CallerGone; a 409/412/422 ("not in Stasis") is CallerGone when the
+channel is gone and ActionNotDone when it is not; other error replies are ActionNotDone; a broken
+connection, refused credentials or a reply ARI would not send are CallLost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from voice.ari.errors import (
+    AriConflict,
+    AriConnectionError,
+    AriError,
+    AriHttpError,
+    AriNotFound,
+    AriPreconditionFailed,
+    AriUnauthorized,
+    AriUnprocessable,
+)
+from voice.ari.events import (
+    AriEvent,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    PlaybackFinished,
+    PlaybackStarted,
+    RecordingFailed,
+    RecordingFinished,
+    RecordingStarted,
+    StasisEnd,
+    StasisStart,
+)
+from voice.ari.port import AriPort
+from voice.ari.router import AriRouter
+from voice.ivr.voice_port import ActionNotDone, CallerGone, CallLost
+from voice.prompts import PromptAudio
+
+logger = logging.getLogger(__name__)
+
+HANDOFF = "handoff"  # the first Stasis argument of a channel coming back from a queue or a transfer
+DEFAULT_HANDOFF_CONTEXT = "centralita-handoff"
+DEFAULT_TRANSFER_CONTEXT = "centralita-transfer"
+DEFAULT_RECORDINGS = "centralita/recordings"
+MAX_TYPE_AHEAD = 64  # keys kept for later; a caller leaning on the keypad cannot grow memory
+_FILE_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+Waiting = Literal["prompt", "digits", "recording", "handoff"]
+
+
+@dataclass(frozen=True, slots=True)
+class AriPortOptions:
+    """How the port drives Asterisk; one set for every call of a StasisIvr.
+
+    `prompt_limit`: a prompt whose PlaybackFinished has not come after this many seconds is stopped and
+    reported as not done (its events were lost, e.g. while the event stream reconnected).
+    `handoff_poll`: how often a call with a queue or transfer is checked for its end.
+    `poll_failures`: consecutive failed checks (no connection to Asterisk) that make the call lost.
+    """
+
+    handoff_context: str = DEFAULT_HANDOFF_CONTEXT
+    transfer_context: str = DEFAULT_TRANSFER_CONTEXT
+    recordings: str = DEFAULT_RECORDINGS
+    dial_seconds: int = 60
+    silence_seconds: int = 4
+    prompt_limit: float = 300.0
+    recording_grace: float = 10.0
+    handoff_poll: float = 5.0
+    poll_failures: int = 3
+
+
+@dataclass(slots=True)
+class _Playback:
+    id: str
+    state: str | None = None  # PlaybackFinished's: "done", or "failed" for a sound Asterisk lacks
+
+
+@dataclass(slots=True)
+class _Recording:
+    name: str
+    started: bool = False
+    state: str | None = None  # "done" (RecordingFinished), "failed" (RecordingFailed)
+    cause: str | None = None
+
+
+@dataclass(slots=True)
+class _Handoff:
+    returned: bool = False  # the channel came back into the application
+    status: str | None = None  # QUEUESTATUS / DIALSTATUS it brought; None: it brought none
+
+
+class AriVoicePort:
+    """`voice.ivr.voice_port.VoicePort` on one channel of the Stasis application.
+
+    Listens from construction; `close()` (always, when the call is over) stops listening and lets a
+    channel still in the application go on in the dialplan. `call_id` names recordings (the linkedid,
+    once StasisIvr knows it). `waiting_for` says what the call waits for, if anything.
+    """
+
+    def __init__(
+        self,
+        ari: AriPort,
+        router: AriRouter,
+        channel_id: str,
+        *,
+        call_id: str | None = None,
+        options: AriPortOptions = AriPortOptions(),
+    ) -> None:
+        self.channel_id = channel_id
+        self.call_id = call_id or channel_id
+        self.waiting_for: Waiting | None = None
+        self._ari = ari
+        self._options = options
+        self._digits: deque[str] = deque()
+        self._late_terminator: tuple[str, float] | None = None  # (key, until): see _expect_terminator
+        self._changed = asyncio.Event()  # set by every event about the call; waits clear it first
+        self._gone: str | None = None  # why the call is over for us, once it is
+        self._in_app = True  # the channel is in the application (not in the dialplan for a handoff)
+        self._playback: _Playback | None = None
+        self._recording: _Recording | None = None
+        self._handoff: _Handoff | None = None
+        self._closed = False
+        self._subscription = router.on_channel(channel_id, self._on_event)
+
+    @property
+    def gone(self) -> bool:
+        return self._gone is not None
+
+    # --- VoicePort ---------------------------------------------------------------------------------
+
+    async def answer(self) -> None:
+        self._check_up("answer")
+        async with self._ari_errors("answer"):
+            await self._ari.answer(self.channel_id)
+
+    async def play(self, prompt: PromptAudio, *, escape_digits: str = "") -> str | None:
+        what = f"prompt {prompt.file}"
+        self._check_up(what)
+        key = self._escape_key(escape_digits)
+        if key is not None:
+            return key  # typed ahead: the caller already answers what this prompt asks
+        playback = self._playback = _Playback(f"centralita-{uuid.uuid4().hex}")
+        self.waiting_for = "prompt"
+        try:
+            async with self._ari_errors(what):
+                await self._ari.play(self.channel_id, f"sound:{prompt.file}", playback_id=playback.id)
+            deadline = _now() + self._options.prompt_limit
+            while True:
+                self._changed.clear()
+                if playback.state is not None:
+                    break
+                key = self._escape_key(escape_digits)
+                if key is not None:
+                    await self._stop_playback(playback.id, what)
+                    return key
+                self._check_up(what)
+                if not await self._next_event(deadline):
+                    await self._stop_playback(playback.id, what)
+                    raise ActionNotDone(f"{what}: no end of playback after {self._options.prompt_limit:g}s")
+        finally:
+            self._playback = None
+            self.waiting_for = None
+        if playback.state == "failed":
+            raise ActionNotDone(f"{what}: Asterisk could not play it (missing sound file?)")
+        return None
+
+    async def collect_digits(self, *, max_digits: int, timeout_ms: int, terminator: str | None) -> str:
+        self._check_up("digit collection")
+        collected = ""
+        if max_digits <= 0:
+            return collected
+        wait = timeout_ms / 1000
+        deadline = _now() + wait
+        self.waiting_for = "digits"
+        try:
+            while True:
+                self._changed.clear()
+                while self._digits:
+                    digit = self._digits.popleft()
+                    if terminator and digit == terminator:
+                        return collected
+                    collected += digit
+                    if len(collected) >= max_digits:
+                        self._expect_terminator(terminator, wait)
+                        return collected
+                    deadline = _now() + wait  # the time-out runs between keys
+                self._check_up("digit collection")
+                if not await self._next_event(deadline):
+                    return collected
+        finally:
+            self.waiting_for = None
+
+    async def enqueue(self, *, queue: str, priority: int, skills: list[str], language: str) -> None:
+        variables = {"CHANNEL(language)": language, "QUEUE_PRIO": str(priority)}
+        if skills:
+            variables["CENTRALITA_SKILLS"] = ",".join(skills)
+        variables["CENTRALITA_QUEUE"] = queue
+        status = await self._hand_off(f"queue {queue}", "queue", variables)
+        if status is None:
+            raise ActionNotDone(f"queue {queue}: came back without a QUEUESTATUS (check the dialplan)")
+        if status and status != "CONTINUE":
+            raise ActionNotDone(f"queue {queue}: {status}")
+
+    async def transfer(self, target: str) -> None:
+        dial = target if "/" in target else f"Local/{target}@{self._options.transfer_context}"
+        variables = {"CENTRALITA_DIAL": dial, "CENTRALITA_DIAL_SECONDS": str(self._options.dial_seconds)}
+        status = await self._hand_off(f"transfer to {target}", "dial", variables)
+        if status is None:
+            raise ActionNotDone(f"transfer to {target}: came back without a DIALSTATUS (check the dialplan)")
+        if status and status != "ANSWER":
+            raise ActionNotDone(f"transfer to {target}: {status}")
+
+    async def record(self, *, mailbox: str, max_seconds: int, beep: bool) -> str:
+        options = self._options
+        name = f"{options.recordings.rstrip('/')}/{mailbox}-{_FILE_SAFE.sub('_', self.call_id)}"
+        what = f"recording {name}"
+        self._check_up(what)
+        recording = self._recording = _Recording(name)
+        self._digits.clear()  # keys pressed from here on belong to the recording ('#' ends it)
+        self.waiting_for = "recording"
+        try:
+            async with self._ari_errors(what):
+                await self._ari.record(
+                    self.channel_id,
+                    name,
+                    format="wav",
+                    max_duration_seconds=max_seconds,
+                    max_silence_seconds=options.silence_seconds,
+                    if_exists="overwrite",
+                    beep=beep,
+                    terminate_on="#",
+                )
+            deadline = _now() + max_seconds + options.recording_grace
+            while True:
+                self._changed.clear()
+                if recording.state is not None or self._gone is not None:
+                    break  # a hang-up ends the recording; what was said is kept
+                if not await self._next_event(deadline):
+                    await self._stop_recording(name)
+                    if recording.started:
+                        break
+                    raise ActionNotDone(f"{what}: Asterisk never reported it")
+        finally:
+            self._recording = None
+            self._digits.clear()
+            self.waiting_for = None
+        if recording.state == "failed":
+            raise ActionNotDone(f"{what}: {recording.cause or 'failed'}")
+        return name
+
+    async def hangup(self) -> None:
+        self._check_up("hangup")
+        async with self._ari_errors("hangup"):
+            await self._ari.hangup(self.channel_id)
+        self._mark_gone("hung up by the IVR")
+
+    # --- the end of the call -------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop listening; a channel still in the application goes on in the dialplan (idempotent)."""
+        self._subscription.cancel()
+        if self._closed:
+            return
+        self._closed = True
+        if self._gone is not None or not self._in_app:
+            return  # hung up, or with a queue or transfer: nothing to hand back
+        try:
+            await self._ari.continue_in_dialplan(self.channel_id)
+        except AriNotFound:
+            pass  # it hung up meanwhile
+        except AriError as exc:
+            logger.warning("channel %s: could not hand it back to the dialplan: %s", self.channel_id, exc)
+
+    async def check_channel(self) -> None:
+        """Ask Asterisk whether the channel still exists (after the event stream reconnected: events
+        sent meanwhile are lost). A channel that is gone ends whatever the call waits for."""
+        if self._gone is not None:
+            return
+        try:
+            await self._ari.get_channel(self.channel_id)
+        except AriNotFound:
+            self._mark_gone("the channel is gone")
+        except AriError as exc:
+            logger.info("channel %s: could not check it: %s", self.channel_id, exc)
+
+    # --- events -------------------------------------------------------------------------------------
+
+    def _on_event(self, event: AriEvent) -> None:
+        """Called by the router for each event about the channel: note it, wake the waiting command."""
+        if isinstance(event, ChannelDtmfReceived):
+            if event.channel.id != self.channel_id:
+                return
+            late, self._late_terminator = self._late_terminator, None
+            if late is not None and event.digit == late[0] and _now() <= late[1]:
+                return  # the caller finishing an entry that was already full, as asked to
+            if len(self._digits) < MAX_TYPE_AHEAD:
+                self._digits.append(event.digit)
+        elif isinstance(event, PlaybackFinished):
+            playback = self._playback
+            if playback is not None and event.playback.id == playback.id:
+                playback.state = event.playback.state or "done"
+        elif isinstance(event, RecordingStarted | RecordingFinished | RecordingFailed):
+            self._on_recording(event)
+        elif isinstance(event, ChannelHangupRequest | ChannelDestroyed):
+            if event.channel.id == self.channel_id:
+                self._mark_gone(f"the call was hung up ({event.type}, cause {event.cause})")
+        elif isinstance(event, StasisEnd):
+            if event.channel.id == self.channel_id:
+                self._in_app = False
+                if self._handoff is None:
+                    self._mark_gone("the channel left the application")
+        elif isinstance(event, StasisStart):
+            handoff = self._handoff
+            if event.channel.id == self.channel_id and handoff is not None:
+                self._in_app = True
+                handoff.returned = True
+                args = event.args
+                handoff.status = args[2].strip() if len(args) >= 3 and args[0] == HANDOFF else None
+        elif isinstance(event, PlaybackStarted):
+            return  # nothing to note: only the end of a prompt matters
+        self._changed.set()
+
+    def _on_recording(self, event: RecordingStarted | RecordingFinished | RecordingFailed) -> None:
+        recording = self._recording
+        if recording is None or event.recording.name != recording.name:
+            return
+        if isinstance(event, RecordingStarted):
+            recording.started = True
+        elif isinstance(event, RecordingFinished):
+            recording.state = "failed" if event.recording.state == "failed" else "done"
+            recording.cause = event.recording.cause
+        else:
+            recording.state = "failed"
+            recording.cause = event.recording.cause
+
+    def _mark_gone(self, why: str) -> None:
+        if self._gone is None:
+            self._gone = why
+        self._in_app = False
+        self._changed.set()
+
+    # --- waiting ------------------------------------------------------------------------------------
+
+    async def _next_event(self, deadline: float) -> bool:
+        """Wait for the next event about the call (True), or until `deadline` (False). The caller
+        clears `_changed` before looking at the state, so no event between look and wait is missed."""
+        remaining = deadline - _now()
+        if remaining <= 0:
+            return False
+        try:
+            async with asyncio.timeout(remaining):
+                await self._changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def _expect_terminator(self, terminator: str | None, wait: float) -> None:
+        """Digits ended at `max_digits`: the terminator the caller was asked to press after them is
+        theirs, not the start of the next answer (over AGI it is dropped the same way)."""
+        if not terminator:
+            return
+        if self._digits and self._digits[0] == terminator:
+            self._digits.popleft()
+        elif not self._digits:
+            self._late_terminator = (terminator, _now() + wait)
+
+    def _escape_key(self, escape_digits: str) -> str | None:
+        """The oldest key waiting, if it may stop a prompt with these escape digits."""
+        if escape_digits and self._digits and self._digits[0] in escape_digits:
+            return self._digits.popleft()
+        return None
+
+    def _check_up(self, what: str) -> None:
+        if self._gone is not None:
+            raise CallerGone(f"{what}: {self._gone}")
+
+    async def _hand_off(self, what: str, extension: str, variables: Mapping[str, str]) -> str | None:
+        """Send the channel to the handoff context; the status it comes back with, once it does.
+        Raises CallerGone when the call ends there (the agent or the callee talked to the caller)."""
+        self._check_up(what)
+        async with self._ari_errors(what):
+            for name, value in variables.items():
+                await self._ari.set_variable(self.channel_id, name, value)
+        handoff = self._handoff = _Handoff()
+        self._digits.clear()
+        self.waiting_for = "handoff"
+        options = self._options
+        try:
+            async with self._ari_errors(what):
+                await self._ari.continue_in_dialplan(
+                    self.channel_id, context=options.handoff_context, extension=extension, priority=1
+                )
+            if not handoff.returned:
+                self._in_app = False  # StasisEnd may come later than the reply
+            failures = 0
+            while True:
+                self._changed.clear()
+                if handoff.returned:
+                    self._digits.clear()  # keys pressed in the queue were not for the IVR
+                    return handoff.status
+                if self._gone is not None:
+                    raise CallerGone(f"{what}: the call ended ({self._gone})")
+                if await self._next_event(_now() + options.handoff_poll):
+                    continue
+                try:
+                    await self._ari.get_channel(self.channel_id)
+                    failures = 0
+                except AriNotFound:
+                    self._mark_gone("the channel is gone")
+                except AriConnectionError as exc:
+                    failures += 1
+                    if failures >= options.poll_failures:
+                        raise CallLost(f"{what}: no answer from Asterisk ({exc})") from exc
+                except AriError as exc:
+                    logger.warning("channel %s: %s: could not check it: %s", self.channel_id, what, exc)
+        finally:
+            self._handoff = None
+            self.waiting_for = None
+
+    async def _stop_playback(self, playback_id: str, what: str) -> None:
+        try:
+            await self._ari.stop_playback(playback_id)
+        except AriNotFound:
+            pass  # it ended on its own meanwhile
+        except AriConnectionError as exc:
+            raise CallLost(f"{what}: {exc}") from exc
+        except AriError as exc:
+            logger.info("channel %s: %s: could not stop the playback: %s", self.channel_id, what, exc)
+
+    async def _stop_recording(self, name: str) -> None:
+        try:
+            await self._ari.stop_recording(name)
+        except AriError as exc:
+            logger.info("channel %s: could not stop recording %s: %s", self.channel_id, name, exc)
+
+    # --- errors ------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _ari_errors(self, what: str) -> AsyncIterator[None]:
+        """ARI errors as the port's: gone, lost, or not done."""
+        try:
+            yield
+        except AriNotFound as exc:
+            self._mark_gone("the channel is gone")
+            raise CallerGone(f"{what}: the channel is gone ({exc})") from exc
+        except (AriConflict, AriPreconditionFailed, AriUnprocessable) as exc:
+            # "Channel not in Stasis application" and the like: leaving (a hang-up), or taken elsewhere.
+            if not await self._still_up():
+                raise CallerGone(f"{what}: the caller hung up ({exc})") from exc
+            raise ActionNotDone(f"{what}: Asterisk refused it ({exc})") from exc
+        except AriUnauthorized as exc:
+            raise CallLost(f"{what}: ARI refused the credentials ({exc})") from exc
+        except AriHttpError as exc:
+            raise ActionNotDone(f"{what}: Asterisk refused the request ({exc})") from exc
+        except AriConnectionError as exc:
+            raise CallLost(f"{what}: {exc}") from exc
+        except AriError as exc:  # a reply ARI would not send: the link cannot be trusted
+            raise CallLost(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+    async def _still_up(self) -> bool:
+        await self.check_channel()
+        return self._gone is None
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
