@@ -1,11 +1,16 @@
 FROM python:3.11-slim
+# espeak-ng and ffmpeg: `centralita prompts build` (the compose stack renders Asterisk's prompts with it)
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY core core
 COPY api api
 COPY centralita centralita
 COPY voice voice
+COPY dialer dialer
 COPY ivr_flows ivr_flows
+COPY asterisk asterisk
 RUN pip install --no-cache-dir .
 ENV CENTRALITA_FLOWS_DIR=/app/ivr_flows
 RUN useradd --system centralita

@@ -242,7 +242,7 @@ def test_a_queue_that_refuses_the_call_leads_to_a_callback_offer_that_is_accepte
     refused = [s for s in journal.only().steps if s.node == "tech_queue" and "result" in s.attributes]
     assert refused[0].attributes["result"] == "failed: queue technical: FULL"
     accepted = step_at(journal, "callback_accepted")
-    assert accepted.attributes == {"queue": "general", "number": CALLER, "language": "en"}
+    assert accepted.attributes == {"queue": "support", "number": CALLER, "language": "en"}
     assert step_at(journal, "menu_choice", "callback_offer").attributes["result"] == "accepted"
     assert port.commands()[-1] == "hangup"
     assert report.outcome is Outcome.CALLBACK_REQUESTED

