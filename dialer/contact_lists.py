@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+import orjson
+from sqlalchemy import insert, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from core.customers.models import Customer, Identity
@@ -70,36 +71,127 @@ def load_contacts(
         ).all()
     )
     new = [row for row in rows if row.phone not in holders]
+    postgresql = db.get_bind().dialect.name == "postgresql"
     if new:
-        created = db.execute(
-            insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
-            [_customer(row) for row in new],
-        ).scalars()
-        ids = list(created)
-        db.execute(
-            insert(Identity),
-            [
-                {"customer_id": cid, "kind": "phone", "value": row.phone}
-                for cid, row in zip(ids, new, strict=True)
-            ],
-        )
+        ids = _new_customers_postgresql(db, new) if postgresql else _new_customers(db, new)
         holders.update((row.phone, cid) for cid, row in zip(ids, new, strict=True))
+    contacts = [
+        (
+            holders[row.phone],
+            row.phone,
+            row.time_zones[0] if row.explicit_time_zone else None,
+            _attributes(row),
+        )
+        for row in rows
+    ]
+    load = _contacts_postgresql if postgresql else _contacts
+    inserted = load(db, campaign_id, list_id, contacts)
+    db.flush()
+    return [row for row in rows if row.phone not in inserted]
+
+
+# A contact about to be loaded: (customer id, E.164 phone, explicit time zone, attributes).
+_Contact = tuple[int, str, str | None, dict[str, Any]]
+
+
+def _new_customers(db: Session, new: Sequence[ContactRow]) -> list[int]:
+    created = db.execute(
+        insert(Customer).returning(Customer.id, sort_by_parameter_order=True), [_customer(row) for row in new]
+    ).scalars()
+    ids = list(created)
+    db.execute(
+        insert(Identity),
+        [
+            {"customer_id": cid, "kind": "phone", "value": row.phone}
+            for cid, row in zip(ids, new, strict=True)
+        ],
+    )
+    return ids
+
+
+def _contacts(db: Session, campaign_id: int, list_id: int, contacts: Sequence[_Contact]) -> set[str]:
+    # ON CONFLICT DO NOTHING on (campaign, phone): a number already in the campaign is not loaded again.
+    statement = sqlite.insert(CampaignContact).on_conflict_do_nothing(index_elements=["campaign_id", "phone"])
     values = [
         {
             "campaign_id": campaign_id,
             "list_id": list_id,
-            "customer_id": holders[row.phone],
-            "phone": row.phone,
-            "time_zone": row.time_zones[0] if row.explicit_time_zone else None,
-            "attributes": _attributes(row),
+            "customer_id": customer_id,
+            "phone": phone,
+            "time_zone": zone,
+            "attributes": attributes,
             "status": "pending",
             "attempts": 0,
         }
-        for row in rows
+        for customer_id, phone, zone, attributes in contacts
     ]
-    inserted = set(db.execute(_insert_new_contacts(db).returning(CampaignContact.phone), values).scalars())
-    db.flush()
-    return [row for row in rows if row.phone not in inserted]
+    return set(db.execute(statement.returning(CampaignContact.phone), values).scalars())
+
+
+# PostgreSQL: a batch in a few statements with array parameters (unnest), rather than multi-row VALUES
+# whose thousands of placeholders the driver parses one statement at a time: 3,300 rows/s became
+# (see docs/benchmarks.md) several times that. Ids are taken from the sequence first, so customers and
+# their identities are matched without relying on the order RETURNING gives.
+_NEW_IDS = text("SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, :count)")
+_NEW_CUSTOMERS = text(
+    """
+    INSERT INTO customers
+        (id, name, name_search, preferred_language, consents, attributes, created_at, updated_at)
+    SELECT id, name, search, language, '{}'::jsonb, attributes::jsonb, now(), now()
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:names AS text[]), CAST(:searches AS text[]),
+                CAST(:languages AS text[]), CAST(:attributes AS text[]))
+         AS t(id, name, search, language, attributes)
+    """
+)
+_NEW_IDENTITIES = text(
+    """
+    INSERT INTO identities (customer_id, kind, value, created_at)
+    SELECT customer_id, 'phone', phone, now()
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:phones AS text[])) AS t(customer_id, phone)
+    """
+)
+_NEW_CONTACTS = text(
+    """
+    INSERT INTO campaign_contacts
+        (campaign_id, list_id, customer_id, phone, time_zone, attributes, status, attempts, updated_at)
+    SELECT :campaign_id, :list_id, customer_id, phone, zone, attributes::jsonb, 'pending', 0, now()
+    FROM unnest(CAST(:customers AS bigint[]), CAST(:phones AS text[]), CAST(:zones AS text[]),
+                CAST(:attributes AS text[])) AS t(customer_id, phone, zone, attributes)
+    ON CONFLICT (campaign_id, phone) DO NOTHING
+    RETURNING phone
+    """
+)
+
+
+def _new_customers_postgresql(db: Session, new: Sequence[ContactRow]) -> list[int]:
+    ids = list(db.execute(_NEW_IDS, {"count": len(new)}).scalars())
+    customers = [_customer(row) for row in new]
+    db.execute(
+        _NEW_CUSTOMERS,
+        {
+            "ids": ids,
+            "names": [c["name"] for c in customers],
+            "searches": [c["name_search"] for c in customers],
+            "languages": [c["preferred_language"] for c in customers],
+            "attributes": [orjson.dumps(c["attributes"]).decode() for c in customers],
+        },
+    )
+    db.execute(_NEW_IDENTITIES, {"ids": ids, "phones": [row.phone for row in new]})
+    return ids
+
+
+def _contacts_postgresql(
+    db: Session, campaign_id: int, list_id: int, contacts: Sequence[_Contact]
+) -> set[str]:
+    parameters = {
+        "campaign_id": campaign_id,
+        "list_id": list_id,
+        "customers": [c[0] for c in contacts],
+        "phones": [c[1] for c in contacts],
+        "zones": [c[2] for c in contacts],
+        "attributes": [orjson.dumps(c[3]).decode() for c in contacts],
+    }
+    return set(db.execute(_NEW_CONTACTS, parameters).scalars())
 
 
 def record_problems(*, db: Session, list_id: int, problems: Sequence[RowProblem], kept_so_far: int) -> int:
@@ -180,9 +272,3 @@ def _attributes(row: ContactRow) -> dict[str, Any]:
 def _detail(problem: RowProblem) -> str:
     where = f" (line {problem.line}" + (f", column {problem.column}" if problem.column else "") + ")"
     return (problem.message + where)[:500]
-
-
-def _insert_new_contacts(db: Session) -> Any:
-    # ON CONFLICT DO NOTHING on (campaign, phone): a number already in the campaign is not loaded again.
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(CampaignContact).on_conflict_do_nothing(index_elements=["campaign_id", "phone"])

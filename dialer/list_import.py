@@ -72,12 +72,19 @@ async def import_contact_list(
     rows: list[ContactRow] = []
     problems: list[RowProblem] = []
 
-    async def flush() -> None:
+    writing: list[asyncio.Task[None]] = []  # at most one batch is written while the next is parsed
+
+    async def flush(*, wait: bool = False) -> None:
         # One upload chunk can hold many batches' worth of rows: write them BATCH_ROWS at a time.
         while rows or problems:
             batch_rows, batch_problems = rows[:BATCH_ROWS], problems[:BATCH_ROWS]
             del rows[:BATCH_ROWS], problems[:BATCH_ROWS]
-            await db(functools.partial(progress.write, rows=batch_rows, problems=batch_problems))
+            if writing:
+                await writing.pop()  # batches are written in order, and an error stops the import
+            work = functools.partial(progress.write, rows=batch_rows, problems=batch_problems)
+            writing.append(asyncio.ensure_future(db(work)))
+        if wait and writing:
+            await writing.pop()
 
     error: str | None = None
     try:
@@ -86,11 +93,13 @@ async def import_contact_list(
             if len(rows) >= BATCH_ROWS or len(problems) >= BATCH_ROWS:
                 await flush()
         _take(parser.close(), rows, problems, progress.notices)
-        await flush()
+        await flush(wait=True)
     except ContactImportError as exc:
         error = str(exc)
-        await flush()  # what was read before the break is good: keep it
+        await flush(wait=True)  # what was read before the break is good: keep it
     finally:
+        for task in writing:  # the upload failed some other way: let the batch in flight end first
+            await asyncio.gather(task, return_exceptions=True)
         screening.close()
 
     def finish(session: Session) -> ContactList:
