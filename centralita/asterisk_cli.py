@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from pydantic import ValidationError
 
+from centralita.settings_loading import settings_or_exit
 from core.settings import Settings
 from voice.asterisk_config import (
     RENDERED_MARK,
@@ -157,13 +157,7 @@ def config(
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"CENTRALITA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        _fail(f"bad setting: {problems}")
+    return settings_or_exit()
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
 from centralita.asterisk_cli import asterisk_app
 from centralita.container import Container, build
 from centralita.prompts_cli import prompts_app
+from centralita.settings_loading import settings_or_exit
 from core import migrate
 from core.auth import service as keys
 from core.auth.roles import Role
@@ -53,14 +53,7 @@ DRAIN_SECONDS = 10.0
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"CENTRALITA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        typer.echo(f"error: bad setting: {problems}", err=True)
-        raise typer.Exit(2) from None
+    return settings_or_exit()
 
 
 def _container() -> Container:

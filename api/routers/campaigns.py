@@ -171,15 +171,7 @@ def add_global_do_not_call(
     data: DoNotCallAdd, db: WriteDB, who: WriteDoNotCall, settings: SettingsDep
 ) -> Any:
     """Never call these numbers again, from any campaign, including lists imported before."""
-    added = dnc.add_numbers(
-        db=db,
-        numbers=data.numbers,
-        campaign_id=None,
-        reason=data.reason,
-        actor=who.name,
-        region=settings.default_region,
-    )
-    return {"added": added}
+    return _add(db, data, None, who.name, settings.default_region)
 
 
 @router.delete("/do-not-call/{number}", status_code=status.HTTP_204_NO_CONTENT)
@@ -204,15 +196,7 @@ def add_campaign_do_not_call(
     campaign_id: int, data: DoNotCallAdd, db: WriteDB, who: WriteDoNotCall, settings: SettingsDep
 ) -> Any:
     campaigns.get_campaign(db=db, campaign_id=campaign_id)
-    added = dnc.add_numbers(
-        db=db,
-        numbers=data.numbers,
-        campaign_id=campaign_id,
-        reason=data.reason,
-        actor=who.name,
-        region=settings.default_region,
-    )
-    return {"added": added}
+    return _add(db, data, campaign_id, who.name, settings.default_region)
 
 
 @router.delete("/campaigns/{campaign_id}/do-not-call/{number}", status_code=status.HTTP_204_NO_CONTENT)
@@ -222,6 +206,13 @@ def remove_campaign_do_not_call(
     dnc.remove_number(
         db=db, number=number, campaign_id=campaign_id, actor=who.name, region=settings.default_region
     )
+
+
+def _add(db: Any, data: DoNotCallAdd, campaign_id: int | None, actor: str, region: str) -> dict[str, Any]:
+    added = dnc.add_numbers(
+        db=db, numbers=data.numbers, campaign_id=campaign_id, reason=data.reason, actor=actor, region=region
+    )
+    return {"added": added}
 
 
 def _page(items: list[Any], limit: int) -> dict[str, Any]:
