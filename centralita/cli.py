@@ -52,6 +52,14 @@ app.add_typer(asterisk_app, name="asterisk")
 DRAIN_SECONDS = 10.0
 
 
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every run of every job at INFO: two lines a second per running campaign.
+    logging.getLogger("apscheduler.executors.default").setLevel(
+        max(logging.WARNING, logging.getLogger().level)
+    )
+
+
 def _settings() -> Settings:
     return settings_or_exit()
 
@@ -95,7 +103,7 @@ def serve(
     to date first. Ctrl-C or SIGTERM stops them, letting calls in progress finish for a few seconds."""
     container = _container()
     settings = container.settings
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(settings)
     if settings.auto_migrate:
         container.migrate()  # once, before any worker starts
     processes = workers or settings.workers
@@ -171,7 +179,7 @@ def _worker(host: str | None, port: int | None, agi_port: int | None, ari: bool)
     """One of `serve --workers N`'s processes (started by multiprocessing, so at module level)."""
     os.setpgrp()  # a terminal's Ctrl-C reaches the supervisor alone, which stops each worker once
     settings = _settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(settings)
     _run_worker(build(settings), host=host, port=port, agi_port=agi_port, reuse_port=True, ari=ari)
 
 

@@ -16,6 +16,9 @@ INBOUND_ARI = "centralita-inbound-ari"  # the alternative: the number enters the
 TEST_CALLEE = "centralita-test-callee"
 # An agent's phone for the dialer's tests: Local/<extension>@centralita-test-agent rings 1 s and answers.
 TEST_AGENT = "centralita-test-agent"
+# Numbers for whole campaigns: Local/<digits>@centralita-test-numbers behaves as its last digit says
+# (1-5 a person, 6-7 an answering machine, 8 busy, 9 no answer, 0 congested).
+TEST_NUMBERS = "centralita-test-numbers"
 # A phone that answers at once and stays on the line; the test plays its keys (AMI PlayDTMF).
 PHONE = f"Local/phone@{TEST_CALLEE}"
 

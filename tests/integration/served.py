@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,6 +50,10 @@ def serving(*args: str, env: dict[str, str], cwd: Path) -> Iterator[tuple[subpro
     server = subprocess.Popen([*CLI, "serve", "--port", str(port), *args], env=env, cwd=cwd,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
+    # Read the service's output as it comes: a pipe nobody reads fills up and stalls a chatty service.
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(server.stdout or ()), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -56,7 +61,9 @@ def serving(*args: str, env: dict[str, str], cwd: Path) -> Iterator[tuple[subpro
                 with urllib.request.urlopen(f"{base}/health", timeout=1):
                     break
             except OSError:
-                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                if server.poll() is not None:
+                    reader.join(timeout=5)
+                    raise AssertionError("".join(output)) from None
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.1)
         yield server, base
@@ -68,5 +75,6 @@ def serving(*args: str, env: dict[str, str], cwd: Path) -> Iterator[tuple[subpro
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+        reader.join(timeout=5)
         if server.stdout:
             server.stdout.close()
