@@ -5,7 +5,9 @@ answered live with probability p after Uniform(5, 25) s of ringing, or released 
 an answered call talks for a lognormal time (mean 180 s, CV 1.0), then its agent wraps up for 15 s. An
 answered call that finds no free agent within 2 s of the answer is abandoned. The pacing decision runs
 every second and whenever an agent comes out of wrap-up, as a real dialer's loop would, and learns the
-answer rate, ring times, talk and wrap-up times online from the calls it has completed.
+answer rate, ring times, talk and wrap-up times online from the calls it has completed. When the
+decision releases surplus ringing lines (predictive, only lines that have rung at least 15 s), the
+simulation hangs them up: the dial ends unanswered and its pre-drawn answer, if any, is lost.
 
 Every dial's outcome is drawn in dial order from a stream seeded by the seed alone, so every mode meets
 the same calls: the k-th dial of every mode has the same answer, ring time and talk time.
@@ -118,7 +120,8 @@ class ShiftResult:
 def pacing_settings(mode: PacingMode, answer_rate: float) -> PacingSettings:
     # The fixed-ratio baseline is set the way a supervisor would: enough lines per idle agent for one
     # answer on average, from a known answer rate (the best case for that baseline).
-    return PacingSettings(mode=mode, calls_per_idle_agent=1 / answer_rate)
+    # Predictive releases surplus ringing lines (after the 15 s minimum ring); the others never do.
+    return PacingSettings(mode=mode, calls_per_idle_agent=1 / answer_rate, release_surplus_lines=True)
 
 
 def simulate_shift(

@@ -53,6 +53,7 @@ from dialer.pacing import (
     PacingMode,
     PacingSettings,
     calls_to_place,
+    lines_to_release,
 )
 from voice.prompts import prompt_name
 
@@ -79,6 +80,7 @@ class LiveCall:
     connected_at: datetime | None = None
     message_played_at: datetime | None = None
     waiting: asyncio.Task[None] | None = None
+    released: bool = False  # hung up while ringing: pacing no longer wanted it answered
     ended: bool = False
 
     @property
@@ -153,6 +155,8 @@ class CampaignRunner:
     async def drain(self, timeout: float | None = None) -> None:
         """Place no new calls and wait (up to `timeout` seconds of real time) for the calls in progress."""
         self._draining = True
+        async with self._ticking:  # a tick in progress finishes its claims and placements first
+            pass
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         while self.calls:
             if deadline is not None and asyncio.get_running_loop().time() >= deadline:
@@ -196,11 +200,27 @@ class CampaignRunner:
             if status is not CampaignStatus.RUNNING:
                 return None
             now = self.clock.now()  # calls went on while the database answered
-            decision = calls_to_place(self._floor(now), self.statistics, self._windows, self._pacing())
+            floor, ringing = self._floor(now)
+            pacing = self._pacing()
+            decision = calls_to_place(floor, self.statistics, self._windows, pacing)
             self.last_decision = decision
+            for index in lines_to_release(floor, decision, pacing):
+                await self._release(ringing[index], now)
             if decision.calls > 0:
                 await self._place(decision.calls, now)
             return decision
+
+    async def _release(self, live: LiveCall, now: datetime) -> None:
+        """Hang up a line that has rung the legal minimum and that pacing no longer wants answered (more
+        answers are coming than agents). Not an abandonment: nobody answered. It ends as a no-answer."""
+        if live.placed is None or live.answered_at is not None or live.ended:
+            return
+        live.released = True
+        self.statistics = self.statistics.with_released(max(0.0, (now - live.dialed_at).total_seconds()))
+        try:
+            await self.network.hang_up(live.placed)
+        except Exception:
+            logger.exception("attempt %s: could not release the line", live.request.attempt_id)
 
     def _status_and_windows(self, now: datetime) -> Callable[[Session], CampaignStatus]:
         def read(db: Session) -> CampaignStatus:
@@ -223,23 +243,25 @@ class CampaignRunner:
             abandonment_target=settings.abandonment_target,
             answer_window=settings.drop_wait_seconds,
             max_lines=settings.max_lines,
+            # Predictive hangs up surplus lines once they have rung the legal minimum of 15 s
+            # (docs/dialer_pacing.md): it is what gets occupancy from 83% to 84.5% at 20 agents.
+            release_surplus_lines=True,
         )
 
-    def _floor(self, now: datetime) -> FloorSnapshot:
+    def _floor(self, now: datetime) -> tuple[FloorSnapshot, list[LiveCall]]:
+        """The snapshot pacing decides on, and the ringing calls in the order of its `ring_starts`."""
         agents = self.pool.snapshot(now)
         at = now.timestamp()
-        return FloorSnapshot(
+        ringing = [call for call in self.calls.values() if call.answered_at is None and not call.released]
+        floor = FloorSnapshot(
             now=at,
             idle_agents=agents.idle,
             wrap_up_ends=tuple(at + left for left in agents.wrap_up_remaining_s),
             talk_starts=tuple(at - elapsed for elapsed in agents.talking_elapsed_s),
-            ring_starts=tuple(
-                min(at, call.dialed_at.timestamp())
-                for call in self.calls.values()
-                if call.answered_at is None
-            ),
+            ring_starts=tuple(min(at, call.dialed_at.timestamp()) for call in ringing),
             answered_waiting=sum(call.waiting_for_agent for call in self.calls.values()),
         )
+        return floor, ringing
 
     async def _place(self, wanted: int, now: datetime) -> None:
         policy = self._policy
@@ -270,13 +292,13 @@ class CampaignRunner:
                 unplaced = [c.attempt_id for c in claimed.calls[index:]]
                 for attempt_id in unplaced:
                     self.calls.pop(attempt_id, None)
-                await self._db(self._release(unplaced, str(exc), now))
+                await self._db(self._give_back(unplaced, str(exc), now))
                 await self._pause(f"the call network is unavailable: {exc}")
                 return
             self.placed += 1
 
     @staticmethod
-    def _release(attempt_ids: list[int], reason: str, now: datetime) -> Callable[[Session], None]:
+    def _give_back(attempt_ids: list[int], reason: str, now: datetime) -> Callable[[Session], None]:
         def release(db: Session) -> None:
             for attempt_id in attempt_ids:
                 attempts.release_unplaced(db=db, attempt_id=attempt_id, reason=reason, now=now)
@@ -366,7 +388,7 @@ class CampaignRunner:
                 ring_seconds=max(0.0, (live.answered_at - live.dialed_at).total_seconds())
             )
             self.answered += 1
-        else:
+        elif not live.released:  # a released line was counted when it was released
             stats = stats.with_unanswered()
         if live.agent is not None:
             if live.connected_at is not None:

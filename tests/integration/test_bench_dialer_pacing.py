@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+from dialer.pacing import PacingMode
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "dialer_pacing.py"
 MODES = {"progressive", "predictive", "fixed_ratio"}
@@ -69,3 +72,19 @@ def test_bad_arguments_are_refused_with_a_message() -> None:
         done = run_bench(*args)
         assert done.returncode == 2, args
         assert "error" in done.stderr, args
+
+
+def test_only_predictive_releases_surplus_lines() -> None:
+    # bench/ is scripts, not a package: load the file itself.
+    spec = importlib.util.spec_from_file_location("dialer_pacing_bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # dataclasses look their module up
+    spec.loader.exec_module(bench)
+    modes = (PacingMode.PROGRESSIVE, PacingMode.PREDICTIVE, PacingMode.FIXED_RATIO)
+    shifts = {mode: bench.simulate_shift(20, 0.3, 5, mode, hours=0.5) for mode in modes}
+    assert shifts[PacingMode.PREDICTIVE].released > 0
+    assert shifts[PacingMode.PROGRESSIVE].released == shifts[PacingMode.FIXED_RATIO].released == 0
+    # Released lines lose their answers, so predictive may answer fewer per dial, never more.
+    predictive = shifts[PacingMode.PREDICTIVE]
+    assert predictive.answered / predictive.dials < 0.3 + 0.05

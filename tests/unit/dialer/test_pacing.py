@@ -4,6 +4,7 @@ input, and properties over random floors."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +18,7 @@ from dialer.pacing import (
     PacingSettings,
     abandonment_allowance,
     calls_to_place,
+    lines_to_release,
 )
 
 NOW = 1000.0
@@ -38,6 +40,7 @@ def learned(answered: int, unanswered: int, ring_seconds: float = 10.0) -> CallS
 
 CERTAIN = learned(answered=20_000, unanswered=0)  # every dial answers, 10 s after the dial
 COIN = learned(answered=10_000, unanswered=10_000)  # half of the dials answer, 10 s after the dial
+LATE_COIN = learned(answered=10_000, unanswered=10_000, ring_seconds=20.0)  # half answer, 20 s after
 
 
 def decide(
@@ -212,6 +215,87 @@ def test_predictive_dials_less_when_the_rolling_rate_is_above_target() -> None:
     assert calls[0] < calls[1] < calls[2]
 
 
+# Releasing surplus ringing lines.
+
+
+def release(snapshot: FloorSnapshot, stats: CallStatistics = LATE_COIN, **overrides: object) -> int:
+    settings_ = PacingSettings(PacingMode.PREDICTIVE, release_surplus_lines=True, **overrides)  # type: ignore[arg-type]
+    return calls_to_place(snapshot, stats, NO_HISTORY, settings_).release
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "expected"),
+    [
+        # Two calls past the minimum ring, each answering at 20 s with even odds; no agent until long
+        # after: each is an abandoned call if it answers, so both go.
+        (floor(idle=0, talk_lasted=(30.0, 60.0), rung=(16.0, 17.0)), 2),
+        # One agent free: whichever call answers takes it, the other one is short if both answer
+        # (1 in 2): release one, keep one, which can no longer be short.
+        (floor(idle=1, rung=(16.0, 17.0)), 1),
+        (floor(idle=2, rung=(16.0, 17.0)), 0),  # an agent for each: nothing to release
+        (floor(idle=0, wrap_left=(3.0, 3.0), rung=(16.0, 17.0)), 0),  # free before the answers at 20 s
+        (floor(idle=0, talk_lasted=(30.0,), rung=(14.9, 10.0)), 0),  # not yet rung the legal minimum
+        # Past the answer time it would likely have had, but abandoned for sure if it answered now.
+        (floor(idle=0, talk_lasted=(30.0,), rung=(22.0,)), 1),
+    ],
+)
+def test_predictive_releases_ringing_lines_that_would_find_no_agent(
+    snapshot: FloorSnapshot, expected: int
+) -> None:
+    assert release(snapshot) == expected
+
+
+def test_release_is_reported_and_the_calls_placed_count_on_it() -> None:
+    snapshot = floor(idle=1, rung=(16.0, 17.0))
+    decision = calls_to_place(
+        snapshot, LATE_COIN, NO_HISTORY, PacingSettings(PacingMode.PREDICTIVE, release_surplus_lines=True)
+    )
+    assert decision.release == 1 and decision.figures["lines_released"] == 1
+    assert "release 1 surplus" in decision.reason
+    # Off by default: a caller that does not hang the lines up must not have calls placed on it.
+    kept = calls_to_place(snapshot, LATE_COIN, NO_HISTORY, PacingSettings(PacingMode.PREDICTIVE))
+    assert kept.release == 0 and kept.figures["lines_released"] == 0
+    assert kept.calls <= decision.calls
+
+
+def test_release_waits_for_a_longer_minimum_ring_when_configured() -> None:
+    snapshot = floor(idle=0, talk_lasted=(30.0, 60.0), rung=(16.0, 17.0))
+    assert release(snapshot, min_ring_seconds=17.0) == 1  # only the call at 17 s may go
+    assert release(snapshot, min_ring_seconds=18.0) == 0
+
+
+def test_a_release_threshold_above_any_risk_keeps_every_line() -> None:
+    snapshot = floor(idle=1, rung=(16.0, 17.0))
+    assert release(snapshot, release_risk_factor=1.0) == 1
+    assert release(snapshot, release_risk_factor=1000.0) == 0
+
+
+def test_other_modes_never_release() -> None:
+    snapshot = floor(idle=0, talk_lasted=(30.0, 60.0), rung=(16.0, 17.0))
+    for mode in (PacingMode.PREVIEW, PacingMode.PROGRESSIVE, PacingMode.FIXED_RATIO):
+        config = PacingSettings(mode=mode, release_surplus_lines=True)
+        assert calls_to_place(snapshot, LATE_COIN, NO_HISTORY, config).release == 0
+
+
+def test_lines_to_release_names_the_youngest_calls_past_the_minimum_ring() -> None:
+    snapshot = floor(idle=0, talk_lasted=(30.0,), rung=(16.0, 3.0, 18.0, 15.5, 14.0))
+    config = PacingSettings(PacingMode.PREDICTIVE, release_surplus_lines=True)
+    decision = calls_to_place(snapshot, LATE_COIN, NO_HISTORY, config)
+    assert decision.release == 3
+    assert lines_to_release(snapshot, decision, config) == [3, 0, 2]  # rung 15.5, 16 and 18 s
+    two = replace(decision, release=2)
+    assert lines_to_release(snapshot, two, config) == [3, 0]
+    with pytest.raises(ValueError, match="only 3 have rung 15 s"):
+        lines_to_release(snapshot, replace(decision, release=4), config)
+
+
+def test_a_minimum_ring_under_the_legal_15_seconds_is_refused() -> None:
+    with pytest.raises(ValueError, match="min_ring_seconds must be at least 15"):
+        PacingSettings(PacingMode.PREDICTIVE, min_ring_seconds=14.0)
+    with pytest.raises(ValueError, match="release_risk_factor"):
+        PacingSettings(PacingMode.PREDICTIVE, release_risk_factor=0.0)
+
+
 # Online estimates.
 
 
@@ -228,6 +312,24 @@ def test_cold_start_answer_rate_is_the_prior_and_learns_from_calls_still_ringing
     assert cold.answer_rate([24.0] * 20).mean < 0.25
     # Calls that have only just been dialed say nothing yet.
     assert cold.answer_rate([0.0] * 20).mean == pytest.approx(0.5)
+
+
+def test_released_lines_count_by_the_answers_they_would_have_given() -> None:
+    # 1000 dials, half answer: 250 at 8 s, 250 at 20 s. Of the 750 still ringing at 15 s, the dialer
+    # hangs up on 375: it sees only 125 of the late answers, and must not conclude that p = 0.375.
+    stats = CallStatistics.cold_start()
+    for _ in range(250):
+        stats = stats.with_answered(8.0)
+    for _ in range(125):
+        stats = stats.with_answered(20.0)
+    for _ in range(375):
+        stats = stats.with_released(15.0)
+    for _ in range(250):
+        stats = stats.with_unanswered()
+    assert stats.answer_rate().mean == pytest.approx(0.5, abs=0.01)
+    assert stats.ring_times().cdf(15.0) == pytest.approx(0.5, abs=0.02)
+    # A line released only at the timeout was not cut short: a plain no-answer.
+    assert CallStatistics.cold_start().with_released(25.0).released_counts == ()
 
 
 def test_ring_times_are_learned() -> None:
@@ -279,6 +381,7 @@ def test_a_long_call_is_less_likely_to_end_soon_than_a_fresh_one_on_a_skewed_dis
         (lambda: StatisticsPrior(answer_rate=0.0), "answer_rate"),
         (lambda: CallStatistics.cold_start().with_answered(-3.0), "ring_seconds"),
         (lambda: CallStatistics.cold_start().with_talk(math.nan), "talk seconds"),
+        (lambda: CallStatistics.cold_start().with_released(-1.0), "rung_seconds"),
         (lambda: CallStatistics(dials_resolved=1, dials_answered=2), "ring_counts"),
         (lambda: CallStatistics.cold_start().ring_times().quantile(1.5), "probability"),
     ],
@@ -335,6 +438,7 @@ windows = st.lists(
     mode=st.sampled_from(PacingMode),
     max_calls=st.integers(0, 40),
     max_lines=st.none() | st.integers(0, 60),
+    release_lines=st.booleans(),
 )
 def test_decisions_stay_within_zero_and_the_caps(
     snapshot: FloorSnapshot,
@@ -343,8 +447,15 @@ def test_decisions_stay_within_zero_and_the_caps(
     mode: PacingMode,
     max_calls: int,
     max_lines: int | None,
+    release_lines: bool,
 ) -> None:
-    config = PacingSettings(mode=mode, max_calls=max_calls, max_lines=max_lines, calls_per_idle_agent=3.0)
+    config = PacingSettings(
+        mode=mode,
+        max_calls=max_calls,
+        max_lines=max_lines,
+        calls_per_idle_agent=3.0,
+        release_surplus_lines=release_lines,
+    )
     decision = calls_to_place(snapshot, stats, history, config)
     assert 0 <= decision.calls <= max_calls
     if max_lines is not None:
@@ -360,3 +471,11 @@ def test_decisions_stay_within_zero_and_the_caps(
         )
         assert decision.calls >= progressive.calls
     assert all(math.isfinite(value) for value in decision.figures.values())
+    if mode is not PacingMode.PREDICTIVE or not release_lines:
+        assert decision.release == 0
+    released = lines_to_release(snapshot, decision, config)
+    assert len(released) == decision.release == len(set(released))
+    # Never a call that has not rung the legal minimum; never while an agent is free for every call.
+    assert all(NOW - snapshot.ring_starts[index] >= 15.0 for index in released)
+    if snapshot.idle_agents - snapshot.answered_waiting >= len(snapshot.ring_starts):
+        assert decision.release == 0
