@@ -23,6 +23,7 @@ import json
 import os
 import random
 import resource
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -134,7 +135,13 @@ def run(count: int, url: str) -> dict[str, object]:
     }
 
 
+def _stop(signum: int, _frame: object) -> None:
+    # Turn SIGTERM into an exception, so that the finally block drops the schema.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
