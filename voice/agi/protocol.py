@@ -43,6 +43,8 @@ MAX_USAGE_LINES = 1024
 _ENV_KEY = re.compile(r"agi_[A-Za-z0-9_]+")
 _STATUS = re.compile(r"(\d{3})([ -])(.*)", re.DOTALL)
 _RESULT = re.compile(r"result=(\S*)(?: \((.*)\))?(?: endpos=(-?\d+))?", re.DOTALL)
+# Nearly every reply: `200 result=...` in one match instead of three (_STATUS, _RESULT, _STATUS again).
+_OK = re.compile(r"200 result=(\S*)(?: \((.*)\))?(?: endpos=(-?\d+))?", re.DOTALL)
 _INTEGER = re.compile(r"-?\d+")
 _ARG_INDEX = re.compile(r"agi_arg_(\d+)")
 _VERB = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*")
@@ -184,7 +186,24 @@ def parse_reply_line(line: str) -> AgiReply | HangupNotice:
     """Parse a one-line reply. A `NNN-` line starts a block: use `AgiReader` for those."""
     if line == "HANGUP":
         return HangupNotice()
-    status = _STATUS.fullmatch(line)
+    ok = _OK.fullmatch(line)
+    if ok is not None:
+        return _ok_reply(ok)
+    return _status_reply(line, _STATUS.fullmatch(line))
+
+
+def _ok_reply(result: re.Match[str]) -> AgiReply:
+    text, data, endpos = result.group(1), result.group(2), result.group(3)
+    return AgiReply(
+        code=200,
+        result=int(text) if _INTEGER.fullmatch(text) else None,
+        result_text=text,
+        data=data,
+        endpos=int(endpos) if endpos is not None else None,
+    )
+
+
+def _status_reply(line: str, status: re.Match[str] | None) -> AgiReply:
     if status is None:
         raise AgiProtocolError(f"not an AGI reply: {line[:80]!r}")
     code, separator, rest = int(status.group(1)), status.group(2), status.group(3)
@@ -195,14 +214,7 @@ def parse_reply_line(line: str) -> AgiReply | HangupNotice:
     result = _RESULT.fullmatch(rest)
     if result is None:
         raise AgiProtocolError(f"200 reply without a valid result=: {line[:80]!r}")
-    text, data, endpos = result.group(1), result.group(2), result.group(3)
-    return AgiReply(
-        code=200,
-        result=int(text) if _INTEGER.fullmatch(text) else None,
-        result_text=text,
-        data=data,
-        endpos=int(endpos) if endpos is not None else None,
-    )
+    return _ok_reply(result)
 
 
 @dataclass(slots=True)
@@ -248,11 +260,16 @@ class AgiReader(LineReader[AgiEvent]):
             return self._block_line(self._block, line)
         if line == "":
             return None
+        ok = _OK.fullmatch(line)
+        if ok is not None:
+            return _ok_reply(ok)
+        if line == "HANGUP":
+            return HangupNotice()
         status = _STATUS.fullmatch(line)
         if status is not None and status.group(2) == "-":
             self._block = _Block(code=int(status.group(1)), message=status.group(3), lines=[])
             return None
-        return parse_reply_line(line)
+        return _status_reply(line, status)
 
     def _environment_line(self, variables: dict[str, str], line: str) -> AgiEnvironment | None:
         if line == "":
