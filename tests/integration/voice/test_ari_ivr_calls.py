@@ -9,38 +9,39 @@ import logging
 from collections import deque
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from ivr_call_records import (
+    CALLER,
+    CARD,
+    LONDON_TUESDAY_11,
+    MADRID_MONDAY_10,
+    SUNDAY,
+    Sender,
+    new_customer,
+    recorded,
+)
 from sqlalchemy import select
 
 from centralita.container import Container
 from core.cases import service as cases
 from core.cases.schemas import CaseCreate
-from core.customers import service as customers
 from core.customers.identities import IdentityKind
-from core.customers.schemas import CustomerCreate, IdentityIn
 from core.db import unit_of_work
-from core.timeline.models import Interaction, InteractionRef, Touchpoint
+from core.timeline.models import Interaction
 from voice.ari.events import LiveRecording, RecordingFinished, RecordingStarted
 from voice.ari.fake import FakeAri, channel, hangup_request, stasis_end, stasis_start
 from voice.ari.ivr_port import DEFAULT_HANDOFF_CONTEXT, AriPortOptions
 from voice.ari.stasis_app import LINKEDID, StasisIvr
-from voice.ivr.actions import SendLink
 from voice.ivr.call_runner import CallRunner
 from voice.ivr.schema import Flow
-from voice.ivr.voice_port import CallInfo
 from voice.prompts import prompt_texts
 
 APP = "centralita"
 FAST = AriPortOptions(handoff_poll=0.01)
-MADRID_MONDAY_10 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
-LONDON_TUESDAY_11 = datetime(2025, 3, 4, 11, 0, tzinfo=UTC)
-SUNDAY = datetime(2025, 3, 2, 12, 0, tzinfo=UTC)
-CALLER = "+34600111222"
-CARD = "4539578763621486"
 REFUSALS = {"queue": "JOINEMPTY", "dial": "CHANUNAVAIL"}
 
 
@@ -160,33 +161,6 @@ class SimulatedAsterisk(FakeAri):
         await self.settle()
 
 
-@dataclass
-class Recorded:
-    interaction: Interaction
-    touchpoints: list[Touchpoint]
-
-    def steps(self) -> list[tuple[str, str | None, str | None]]:
-        return [(t.kind, t.node, t.input) for t in self.touchpoints]
-
-    def nodes(self) -> list[str | None]:
-        """The nodes entered, in order."""
-        return [
-            t.node
-            for t in self.touchpoints
-            if t.input is None
-            and "node_kind" in t.attributes
-            and not str(t.attributes.get("result")).startswith("failed")
-        ]
-
-
-class Sender:
-    def __init__(self) -> None:
-        self.sent: list[SendLink] = []
-
-    async def send_link(self, link: SendLink, call: CallInfo) -> None:
-        self.sent.append(link)
-
-
 def call(
     container: Container,
     flow: str,
@@ -214,28 +188,6 @@ def call(
         return asterisk
 
     return on_line, asyncio.run(main())
-
-
-def recorded(container: Container, call_id: str) -> Recorded:
-    with container.session_factory() as db:
-        interaction_id = db.scalars(
-            select(InteractionRef.interaction_id).where(InteractionRef.value == call_id)
-        ).one()
-        interaction = db.get(Interaction, interaction_id)
-        assert interaction is not None
-        touchpoints = db.scalars(
-            select(Touchpoint).where(Touchpoint.interaction_id == interaction_id).order_by(Touchpoint.seq)
-        ).all()
-        return Recorded(interaction, list(touchpoints))
-
-
-def new_customer(container: Container, *identities: tuple[IdentityKind, str], **fields: object) -> int:
-    with unit_of_work(container.session_factory) as db:
-        data = CustomerCreate(identities=[IdentityIn(kind=k, value=v) for k, v in identities], **fields)
-        return customers.create_customer(db=db, data=data, region="ES").id
-
-
-# --- banco_es ------------------------------------------------------------------------------------------
 
 
 def test_a_known_customer_presses_2_and_is_queued_for_billing(container: Container) -> None:
