@@ -180,6 +180,7 @@ class ComplianceReport(BaseModel):
 
     at: datetime
     rules: list[RuleCheck]
+    notes: list[str] = []  # what the figures mean for this campaign, e.g. a preview campaign's calls
 
     @property
     def passed(self) -> bool:

@@ -4,7 +4,8 @@
     reserved -> idle (the call turned out to be a machine, or the callee hung up first)
     any -> paused / logged out (the agent says so) and back to idle
 
-The longest-idle agent is the one reserved, so work spreads evenly. Pacing reads `snapshot()`; the
+The longest-idle agent is the one reserved, so work spreads evenly; in preview, the agent who placed
+the call is (`reserve_agent`). Pacing reads `snapshot()`; the
 campaign runner moves agents along as the calls they serve progress.
 """
 
@@ -78,6 +79,16 @@ class AgentPool:
         if not idle:
             return None
         agent = min(idle, key=lambda a: (a.since or now, a.endpoint))
+        self._set(agent, AgentState.RESERVED, now, attempt_id=attempt_id)
+        return agent
+
+    def reserve_agent(self, endpoint: str, attempt_id: int, now: datetime) -> DialerAgent:
+        """Reserve this agent for a call they placed themselves (preview). Their asking to dial ends
+        their wrap-up; an agent on another call or paused cannot be reserved (ValueError)."""
+        self.advance(now)
+        agent = self.agent(endpoint)
+        if agent.state not in (AgentState.IDLE, AgentState.WRAP_UP):
+            raise ValueError(f"{endpoint} is {agent.state.value}")
         self._set(agent, AgentState.RESERVED, now, attempt_id=attempt_id)
         return agent
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from core.channels import Channel, Direction
@@ -34,6 +34,7 @@ from dialer.abandonment import (
 from dialer.call_network import AmdVerdict, CallEnd
 from dialer.calling_window import CallingPolicy, callee_location, calling_decision
 from dialer.campaign_rules import CampaignSettings
+from dialer.contact_import import RESERVED_ATTRIBUTE
 from dialer.do_not_call import DoNotCallLists, InMemoryNumberList, dial_permission
 from dialer.do_not_call_store import DatabaseNumberList
 from dialer.models import Campaign, CampaignContact, DialAttempt
@@ -47,10 +48,21 @@ _RECHECK = timedelta(hours=12)
 
 class ContactStatus:
     PENDING = "pending"
+    PREVIEWING = "previewing"  # shown to one agent (preview mode) until next_attempt_at, then free again
     DIALING = "dialing"
     DONE = "done"
     EXHAUSTED = "exhausted"
     BLOCKED = "blocked"
+    FAILED = "failed"  # not this customer's number (an agent's `wrong_number`)
+    SKIPPED = "skipped"  # an agent skipped it for good in preview
+
+
+# Contacts a claim may take: pending ones that are due, and preview reservations that timed out (their
+# next_attempt_at is the reservation's end), so that a reservation nobody acted on returns to the list.
+CLAIMABLE = (ContactStatus.PENDING, ContactStatus.PREVIEWING)
+# Where the dialer keeps its own notes in a contact's `attributes` (the CSV's other columns live there
+# too; the import refuses a column of this name).
+DIALER_ATTRIBUTE = RESERVED_ATTRIBUTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +82,88 @@ class Claim:
     deferred: int  # contacts outside their calling hours: rescheduled
 
 
+@dataclass(frozen=True, slots=True)
+class DialCheck:
+    """The dial-time verdict on one contact: callable now, blocked for good, or not yet (deferred)."""
+
+    allowed: bool
+    rule: str | None = None  # what refused it: a do_not_call.DialBlock or a calling_window.CallingBlock
+    detail: str = ""
+    blocked: bool = False  # do-not-call, consent or erasure: never dialed by this campaign again
+    next_allowed_at: datetime | None = None  # deferred: the next instant it may be called
+
+
+def due_contacts(campaign_id: int, now: datetime, limit: int) -> Select[CampaignContact]:
+    """The campaign's contacts due for a call, oldest due first, locked (skipping rows others hold)."""
+    return (
+        select(CampaignContact)
+        .where(
+            CampaignContact.campaign_id == campaign_id,
+            CampaignContact.status.in_(CLAIMABLE),
+            # A reservation always has its end in next_attempt_at, so only expired ones pass.
+            (CampaignContact.next_attempt_at.is_(None)) | (CampaignContact.next_attempt_at <= now),
+        )
+        .order_by(
+            CampaignContact.next_attempt_at.is_not(None), CampaignContact.next_attempt_at, CampaignContact.id
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def check_contacts(
+    *,
+    db: Session,
+    campaign_id: int,
+    settings: CampaignSettings,
+    policy: CallingPolicy,
+    contacts: Sequence[CampaignContact],
+    now: datetime,
+) -> list[DialCheck]:
+    """The dial-time compliance of each contact, in order: do-not-call lists (global and the campaign's),
+    the customer's consent and erasure, then the callee's local hours. Reads only."""
+    if not contacts:
+        return []
+    phones = [contact.phone for contact in contacts]
+    # One query per list for the whole batch, then the pure per-number decision.
+    lists = DoNotCallLists(
+        InMemoryNumberList.of(DatabaseNumberList(db, None).listed(phones)),
+        InMemoryNumberList.of(DatabaseNumberList(db, campaign_id).listed(phones)),
+    )
+    people = {
+        row.id: row
+        for row in db.execute(
+            select(Customer.id, Customer.consents, Customer.erased_at).where(
+                Customer.id.in_({contact.customer_id for contact in contacts})
+            )
+        )
+    }
+    checks: list[DialCheck] = []
+    for contact in contacts:
+        person = people.get(contact.customer_id)
+        permission = dial_permission(
+            contact.phone,
+            lists=lists,
+            consents=person.consents if person else None,
+            require_consent=settings.require_call_consent,
+            customer_erased=person is None or person.erased_at is not None,
+        )
+        if not permission.allowed:
+            rule = permission.reason.value if permission.reason else "blocked"
+            checks.append(DialCheck(False, rule, permission.detail, blocked=True))
+            continue
+        decision = calling_decision(
+            now, callee=callee_location(contact.phone, time_zone=contact.time_zone), policy=policy
+        )
+        if not decision.allowed:
+            rule = decision.reason.value if decision.reason else "outside_hours"
+            later = decision.next_allowed_at or now + _RECHECK
+            checks.append(DialCheck(False, rule, decision.detail, next_allowed_at=later))
+            continue
+        checks.append(DialCheck(True))
+    return checks
+
+
 def claim_calls(
     *,
     db: Session,
@@ -82,78 +176,62 @@ def claim_calls(
     """Up to `wanted` contacts that are due and may be called now, each with a new attempt row."""
     if wanted <= 0:
         return Claim([], 0, 0)
-    due = (
-        select(CampaignContact)
-        .where(
-            CampaignContact.campaign_id == campaign.id,
-            CampaignContact.status == ContactStatus.PENDING,
-            (CampaignContact.next_attempt_at.is_(None)) | (CampaignContact.next_attempt_at <= now),
-        )
-        .order_by(
-            CampaignContact.next_attempt_at.is_not(None), CampaignContact.next_attempt_at, CampaignContact.id
-        )
-        .limit(wanted * _CANDIDATES_PER_CALL)
-        .with_for_update(skip_locked=True)
-    )
-    candidates = list(db.scalars(due))
+    candidates = list(db.scalars(due_contacts(campaign.id, now, wanted * _CANDIDATES_PER_CALL)))
     if not candidates:
         return Claim([], 0, 0)
-    phones = [contact.phone for contact in candidates]
-    # One query per list for the whole batch, then the pure per-number decision.
-    lists = DoNotCallLists(
-        InMemoryNumberList.of(DatabaseNumberList(db, None).listed(phones)),
-        InMemoryNumberList.of(DatabaseNumberList(db, campaign.id).listed(phones)),
+    checks = check_contacts(
+        db=db, campaign_id=campaign.id, settings=settings, policy=policy, contacts=candidates, now=now
     )
-    people = {
-        row.id: row
-        for row in db.execute(
-            select(Customer.id, Customer.consents, Customer.erased_at).where(
-                Customer.id.in_({contact.customer_id for contact in candidates})
-            )
-        )
-    }
     calls: list[ClaimedCall] = []
     blocked = deferred = 0
-    for contact in candidates:
+    for contact, check in zip(candidates, checks, strict=True):
         if len(calls) == wanted:
             break
-        person = people.get(contact.customer_id)
-        permission = dial_permission(
-            contact.phone,
-            lists=lists,
-            consents=person.consents if person else None,
-            require_consent=settings.require_call_consent,
-            customer_erased=person is None or person.erased_at is not None,
-        )
-        if not permission.allowed:
+        if contact.status == ContactStatus.PREVIEWING:
+            end_reservation(contact)
+        if check.blocked:
             contact.status = ContactStatus.BLOCKED
-            contact.last_disposition = permission.reason.value if permission.reason else "blocked"
+            contact.last_disposition = check.rule
             blocked += 1
             continue
-        decision = calling_decision(
-            now, callee=callee_location(contact.phone, time_zone=contact.time_zone), policy=policy
-        )
-        if not decision.allowed:
-            contact.next_attempt_at = decision.next_allowed_at or now + _RECHECK
-            contact.last_disposition = decision.reason.value if decision.reason else "outside_hours"
+        if not check.allowed:
+            contact.status = ContactStatus.PENDING
+            contact.next_attempt_at = check.next_allowed_at
+            contact.last_disposition = check.rule
             deferred += 1
             continue
-        contact.status = ContactStatus.DIALING
-        contact.attempts += 1
-        attempt = DialAttempt(
-            campaign_id=campaign.id,
-            contact_id=contact.id,
-            attempt=contact.attempts,
-            phone=contact.phone,
-            dialed_at=now,
-        )
-        db.add(attempt)
-        db.flush()
-        calls.append(
-            ClaimedCall(attempt.id, contact.id, contact.customer_id, contact.phone, contact.attempts, now)
-        )
+        calls.append(start_attempt(db=db, contact=contact, now=now))
     db.flush()
     return Claim(calls, blocked, deferred)
+
+
+def start_attempt(
+    *, db: Session, contact: CampaignContact, now: datetime, agent: str | None = None
+) -> ClaimedCall:
+    """A new attempt row for `contact` (which passed the dial-time checks); the contact is dialing.
+    `agent`: the agent who placed it (preview), who the call is bridged to."""
+    contact.status = ContactStatus.DIALING
+    contact.attempts += 1
+    attempt = DialAttempt(
+        campaign_id=contact.campaign_id,
+        contact_id=contact.id,
+        attempt=contact.attempts,
+        phone=contact.phone,
+        dialed_at=now,
+        agent=agent,
+    )
+    db.add(attempt)
+    db.flush()
+    return ClaimedCall(attempt.id, contact.id, contact.customer_id, contact.phone, contact.attempts, now)
+
+
+def end_reservation(contact: CampaignContact) -> None:
+    """Forget the preview reservation noted on the contact (the status is the caller's to set)."""
+    notes = contact.attributes.get(DIALER_ATTRIBUTE) if contact.attributes else None
+    if isinstance(notes, dict) and "preview" in notes:
+        kept = {key: value for key, value in notes.items() if key != "preview"}
+        attributes = {key: value for key, value in contact.attributes.items() if key != DIALER_ATTRIBUTE}
+        contact.attributes = attributes | ({DIALER_ATTRIBUTE: kept} if kept else {})
 
 
 def release_unplaced(*, db: Session, attempt_id: int, reason: str, now: datetime) -> None:
@@ -285,9 +363,36 @@ def _schedule_next(
 
 
 def interrupted_attempts(*, db: Session, campaign_id: int) -> list[DialAttempt]:
-    """Attempts placed by a process that stopped before they ended (found when a runner starts)."""
-    query = select(DialAttempt).where(DialAttempt.campaign_id == campaign_id, DialAttempt.ended_at.is_(None))
+    """Attempts placed by a process that stopped before they ended (found when a runner starts). Preview
+    dials an agent asked for and that no runner placed yet are not among them: see `requested_dials`."""
+    query = select(DialAttempt).where(
+        DialAttempt.campaign_id == campaign_id, DialAttempt.ended_at.is_(None), ~_requested()
+    )
     return list(db.scalars(query))
+
+
+def requested_dials(*, db: Session, campaign_id: int) -> list[DialAttempt]:
+    """Preview dials waiting for the runner: an agent asked for them (through any process's API); the
+    runner places each and bridges it to that agent."""
+    query = select(DialAttempt).where(
+        DialAttempt.campaign_id == campaign_id, DialAttempt.ended_at.is_(None), _requested()
+    )
+    return list(db.scalars(query.order_by(DialAttempt.id)))
+
+
+def _requested() -> Any:
+    # A preview attempt names its agent from the start and gets its call_ref once placed; the pacing
+    # loop's attempts learn their agent only when they end.
+    return DialAttempt.agent.is_not(None) & DialAttempt.call_ref.is_(None)
+
+
+def mark_placed(*, db: Session, attempt_id: int, call_ref: str, now: datetime) -> None:
+    """A requested preview dial is on the network: it is no longer waiting, and rings from `now`."""
+    attempt = db.get(DialAttempt, attempt_id, with_for_update=True)
+    # The call may have ended (and been recorded) before this write: then there is nothing to mark.
+    if attempt is not None and attempt.ended_at is None and attempt.call_ref is None:
+        attempt.call_ref, attempt.dialed_at = call_ref, now
+        db.flush()
 
 
 def abandonment_windows(*, db: Session, campaign_id: int, now: datetime) -> list[AbandonmentWindow]:
@@ -324,10 +429,10 @@ def contact_counts(*, db: Session, campaign_id: int) -> dict[str, int]:
 def outcomes_since(*, db: Session, campaign_id: int, since: datetime) -> Sequence[CallOutcome]:
     """The attempts dialed since `since`, as the abandonment rules read them."""
     query = select(DialAttempt).where(DialAttempt.campaign_id == campaign_id, DialAttempt.dialed_at > since)
-    return [_outcome(row) for row in db.scalars(query.order_by(DialAttempt.id))]
+    return [outcome_of(row) for row in db.scalars(query.order_by(DialAttempt.id))]
 
 
-def _outcome(row: DialAttempt) -> CallOutcome:
+def outcome_of(row: DialAttempt) -> CallOutcome:
     ends = {end.value: end for end in CallEnd}
     end: Any = None
     if row.disposition in ("busy", "failed"):

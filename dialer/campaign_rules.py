@@ -94,7 +94,19 @@ class RetryDelays(_Strict):
     no_answer: int = Field(default=2 * 3600, ge=0)
     answering_machine: int = Field(default=4 * 3600, ge=0)
     failed: int = Field(default=30 * 60, ge=0)
-    call_back_later: int = Field(default=2 * 3600, ge=0, description="when the callee gave no time")
+    call_back_later: int = Field(
+        default=2 * 3600,
+        ge=0,
+        description="after an abandoned call (its callee expects one); an agent's call_back has its time",
+    )
+    no_contact: int = Field(
+        default=2 * 3600,
+        ge=0,
+        description="the agent's disposition `no_contact`: the right person was not reached",
+    )
+    skipped: int = Field(
+        default=3600, ge=0, description="a preview the agent skipped to retry later without giving a time"
+    )
 
 
 class CampaignSchedule(_Strict):
@@ -174,6 +186,16 @@ class CampaignSettings(_Strict):
     )
     max_lines: int | None = Field(
         default=None, ge=1, le=10_000, description="calls ringing at once (trunk capacity)"
+    )
+    preview_timeout_seconds: int = Field(
+        default=120,
+        ge=10,
+        le=3600,
+        description="preview: how long a contact shown to an agent stays theirs before it goes back",
+    )
+    do_not_call_disposition: Literal["global", "campaign"] = Field(
+        default="global",
+        description="where an agent's `do_not_call` disposition lists the number (unless the request says)",
     )
 
     @field_validator("agents")

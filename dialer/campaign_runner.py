@@ -14,6 +14,12 @@ A call's life, as the network reports it (dialer.call_network):
 - ended: the agent goes to wrap-up, the attempt and the contact's next attempt are written, and the call
   lands on the customer's timeline.
 
+Preview campaigns place no calls of their own (pacing says 0): each tick places the dials agents asked for
+through the API (`dialer.preview`, attempts that name their agent and have no call yet), reserving that
+agent, and bridges each answered call to them. Nobody else may take such a call, and its agent is
+waiting for it, so it is connected as soon as the greeting ends; only an agent whose phone cannot be
+connected leaves the callee to hear the abandoned-call message.
+
 What the runner learns from its calls (ring times, answer rate, talk times) feeds the pacing. Database
 work runs in a worker thread, so the event loop (shared with the API and FastAGI) never waits on it; a
 failure in one call's bookkeeping is logged with the attempt id and never stops the campaign.
@@ -43,7 +49,7 @@ from dialer.call_network import (
 )
 from dialer.call_statistics import CallStatistics, StatisticsPrior
 from dialer.calling_window import CallingPolicy
-from dialer.campaign_rules import CampaignSettings
+from dialer.campaign_rules import CampaignSettings, DialMode
 from dialer.campaigns import CampaignStatus
 from dialer.clock import Clock
 from dialer.pacing import (
@@ -80,6 +86,7 @@ class LiveCall:
     connected_at: datetime | None = None
     message_played_at: datetime | None = None
     waiting: asyncio.Task[None] | None = None
+    preview: bool = False  # placed by `agent`, who takes it: no other agent is looked for
     released: bool = False  # hung up while ringing: pacing no longer wanted it answered
     ended: bool = False
 
@@ -157,6 +164,13 @@ class CampaignRunner:
         self._draining = True
         async with self._ticking:  # a tick in progress finishes its claims and placements first
             pass
+        if self._settings is not None and self._settings.mode is DialMode.PREVIEW:
+            try:
+                await self._db(self._release_requested(self.clock.now(), stale_before=None))
+            except Exception:
+                logger.exception(
+                    "campaign %s: could not give back the dials agents asked for", self.campaign_id
+                )
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         while self.calls:
             if deadline is not None and asyncio.get_running_loop().time() >= deadline:
@@ -186,7 +200,26 @@ class CampaignRunner:
             attempts.finish_call(
                 db=db, result=result, settings=self.settings, campaign_name=self._name, region=self.region
             )
+        # Dials agents asked for lately are placed by the next tick (the agent is still waiting); older
+        # ones were left by a stopped process and are given back uncounted.
+        stale = now - timedelta(seconds=self.settings.preview_timeout_seconds)
+        self._release_requested(now, stale_before=stale)(db)
         return len(left)
+
+    def _release_requested(
+        self, now: datetime, *, stale_before: datetime | None
+    ) -> Callable[[Session], None]:
+        def release(db: Session) -> None:
+            for attempt in attempts.requested_dials(db=db, campaign_id=self.campaign_id):
+                if attempt.id in self.calls or (
+                    stale_before is not None and attempt.dialed_at >= stale_before
+                ):
+                    continue
+                attempts.release_unplaced(
+                    db=db, attempt_id=attempt.id, reason="the campaign stopped dialing", now=now
+                )
+
+        return release
 
     # --- pacing -------------------------------------------------------------------------------------
 
@@ -208,6 +241,8 @@ class CampaignRunner:
                 await self._release(ringing[index], now)
             if decision.calls > 0:
                 await self._place(decision.calls, now)
+            if self.settings.mode is DialMode.PREVIEW:
+                await self._place_requested()
             return decision
 
     async def _release(self, live: LiveCall, now: datetime) -> None:
@@ -297,6 +332,61 @@ class CampaignRunner:
                 return
             self.placed += 1
 
+    async def _place_requested(self) -> None:
+        """Place the dials agents asked for (preview), each bridged to its agent when answered."""
+
+        def read(db: Session) -> list[tuple[int, int, str, str]]:
+            found = attempts.requested_dials(db=db, campaign_id=self.campaign_id)
+            return [(a.id, a.contact_id, a.phone, a.agent or "") for a in found if a.id not in self.calls]
+
+        requested = await self._db(read)
+        for index, (attempt_id, contact_id, phone, agent) in enumerate(requested):
+            now = self.clock.now()
+            try:
+                self.pool.reserve_agent(agent, attempt_id, now)
+            except (LookupError, ValueError) as exc:
+                await self._db(self._give_back([attempt_id], f"agent busy: {exc}", now))
+                continue
+            request = CallRequest(
+                attempt_id=attempt_id,
+                phone=phone,
+                caller_id=self.settings.caller_id,
+                ring_timeout_s=self.settings.ring_timeout_seconds,
+                amd=self.settings.amd,
+                campaign_id=self.campaign_id,
+            )
+            live = LiveCall(request, contact_id, now, agent=agent, preview=True)
+            self.calls[attempt_id] = live
+            try:
+                live.placed = await self.network.place(request, _Observer(self, live))
+            except NetworkUnavailable as exc:
+                self.calls.pop(attempt_id, None)
+                self.pool.release(agent, now)
+                await self._db(self._give_back([r[0] for r in requested[index:]], str(exc), now))
+                await self._pause(f"the call network is unavailable: {exc}")
+                return
+            except Exception as exc:
+                # This one call could not be placed (a bad number, a refused originate): the others go on.
+                logger.exception("attempt %s: could not be placed", attempt_id)
+                self.calls.pop(attempt_id, None)
+                self.pool.release(agent, now)
+                await self._db(self._give_back([attempt_id], f"not placed: {exc}", now))
+                continue
+            self.placed += 1
+            call_ref = live.placed.call_ref
+            try:
+                await self._db(self._mark_placed(attempt_id, call_ref, now))
+            except Exception:
+                # The call goes on and ends normally; only a restart in the meantime would miss it.
+                logger.exception("attempt %s: could not record that it was placed", attempt_id)
+
+    @staticmethod
+    def _mark_placed(attempt_id: int, call_ref: str, now: datetime) -> Callable[[Session], None]:
+        def mark(db: Session) -> None:
+            attempts.mark_placed(db=db, attempt_id=attempt_id, call_ref=call_ref, now=now)
+
+        return mark
+
     @staticmethod
     def _give_back(attempt_ids: list[int], reason: str, now: datetime) -> Callable[[Session], None]:
         def release(db: Session) -> None:
@@ -336,6 +426,9 @@ class CampaignRunner:
         if live.amd is AmdVerdict.MACHINE:
             await self.network.hang_up(placed)
             return
+        if live.preview:
+            await self._connect_preview(live, placed)
+            return
         if not await self._try_connect(live, at):
             deadline = at + timedelta(seconds=self.settings.drop_wait_seconds)
             live.waiting = asyncio.get_running_loop().create_task(self._wait_for_agent(live, deadline))
@@ -356,6 +449,19 @@ class CampaignRunner:
         live.connected_at = self.clock.now()
         self.pool.connected(agent.endpoint, live.connected_at)
         return True
+
+    async def _connect_preview(self, live: LiveCall, placed: PlacedCall) -> None:
+        assert live.agent is not None  # a preview call is placed with its agent
+        try:
+            await self.network.connect(placed, live.agent)
+        except Exception:
+            # The agent who placed the call did not take it, and no other agent may: the callee hears
+            # the campaign's message rather than silence (and the call counts as abandoned).
+            logger.exception("attempt %s: could not connect %s", live.request.attempt_id, live.agent)
+            await self._abandon(live, self.clock.now())
+            return
+        live.connected_at = self.clock.now()
+        self.pool.connected(live.agent, live.connected_at)
 
     async def _wait_for_agent(self, live: LiveCall, deadline: datetime) -> None:
         while not live.ended:

@@ -8,9 +8,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from dialer import attempts, campaigns
+from dialer import attempts, campaigns, dispositions
 from dialer.abandonment import WINDOW_30_DAYS, CallClass, ComplianceReport, compliance_report
+from dialer.campaign_rules import DialMode
 from dialer.models import DialAttempt
+
+# Contacts still to be called: due or waiting for their time, shown to an agent, or being dialed.
+_REMAINING = (
+    attempts.ContactStatus.PENDING,
+    attempts.ContactStatus.PREVIEWING,
+    attempts.ContactStatus.DIALING,
+)
 
 if TYPE_CHECKING:
     from dialer.campaign_runner import CampaignRunner
@@ -22,12 +30,20 @@ def compliance(*, db: Session, campaign_id: int, now: datetime) -> ComplianceRep
     records = attempts.outcomes_since(
         db=db, campaign_id=campaign_id, since=now - WINDOW_30_DAYS - timedelta(days=1)
     )
-    return compliance_report(
+    report = compliance_report(
         records,
         now=now,
         target=settings.abandonment_target,
         drop_wait=timedelta(seconds=settings.drop_wait_seconds),
     )
+    if settings.mode is DialMode.PREVIEW:
+        note = (
+            "preview: every call is placed by the agent it is bridged to, who is waiting for it, so it "
+            "reaches an agent as soon as the callee's greeting ends; a preview call is abandoned only when "
+            "that agent's phone could not be connected (it then hears the campaign's message)"
+        )
+        report = report.model_copy(update={"notes": [*report.notes, note]})
+    return report
 
 
 def stats(
@@ -66,7 +82,8 @@ def stats(
         "abandonment_rate_24h": windows["24h"].rate,
         "abandonment_rate_30d": windows["30d"].rate,
         "contacts": contacts,
-        "contacts_remaining": contacts.get("pending", 0) + contacts.get("dialing", 0),
+        "contacts_remaining": sum(contacts.get(status, 0) for status in _REMAINING),
+        "dispositions": dispositions.disposition_counts(db=db, campaign_id=campaign_id),
         "running_here": runner is not None,
     }
     if runner is not None:

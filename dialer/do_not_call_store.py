@@ -54,16 +54,21 @@ def add_numbers(
     reason: str | None,
     actor: str,
     region: str,
+    source: str | None = None,
 ) -> list[str]:
     """List `numbers` (any format `region` can read); returns the E.164 numbers newly listed. A number
-    that cannot be read raises InvalidInput naming it, and nothing is listed."""
+    that cannot be read raises InvalidInput naming it, and nothing is listed. `source` says where the
+    request came from when it is not `actor` itself (e.g. an agent's disposition of a call)."""
     wanted = list(dict.fromkeys(normalise_phone(number, region=region) for number in numbers))
     already = DatabaseNumberList(db, campaign_id).listed(wanted)
     added = [number for number in wanted if number not in already]
-    db.add_all(DoNotCall(phone=n, campaign_id=campaign_id, reason=reason, source=actor) for n in added)
+    origin = (source or actor)[:64]
+    db.add_all(DoNotCall(phone=n, campaign_id=campaign_id, reason=reason, source=origin) for n in added)
     db.flush()
     if added:
         details: dict[str, Any] = {"numbers": added, "reason": reason, "campaign_id": campaign_id}
+        if source:
+            details["source"] = origin
         audit.record(
             db=db,
             actor=actor,

@@ -99,9 +99,12 @@ class CampaignContact(Base):
     customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"))
     phone: Mapped[str] = mapped_column(String(32))  # E.164
     time_zone: Mapped[str | None] = mapped_column(String(64))  # explicit; else from the number
+    # The list's other columns; under "@dialer" the dialer's own notes (a preview reservation's agent).
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
-    # pending (due at next_attempt_at), dialing, done (reached; a final disposition), exhausted (max
-    # attempts), blocked (do-not-call or no consent found at dial time), failed (undialable).
+    # pending (due at next_attempt_at), previewing (held for one agent until next_attempt_at), dialing,
+    # done (reached; a final disposition), exhausted (max attempts), blocked (do-not-call or no consent
+    # found at dial time, or the callee asked), failed (undialable, a wrong number), skipped (an agent
+    # passed on it for good in preview).
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -138,6 +141,7 @@ class DialAttempt(Base):
     # dialer.abandonment.CallClass once the call ended: connected, abandoned, machine, ... The rolling
     # abandonment rates count these; the compliance report reclassifies from the timestamps.
     call_class: Mapped[str | None] = mapped_column(String(24))
+    # Who took the call; a preview dial names its agent from the moment the agent asks for it.
     agent: Mapped[str | None] = mapped_column(String(64))
     interaction_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("interactions.id"))
 

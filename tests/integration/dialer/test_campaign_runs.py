@@ -109,6 +109,15 @@ def test_a_progressive_campaign_calls_every_contact_once_and_never_a_do_not_call
     report = client.get(f"/api/v1/campaigns/{campaign}/compliance").json()
     assert all(rule["passed"] for rule in report["rules"]), report
 
+    # The agent the dialer bridged the call to sets its disposition, as in preview.
+    assert connected.agent is not None
+    url = f"/api/v1/campaigns/{campaign}/attempts/{connected.id}/disposition"
+    other = "PJSIP/1002" if connected.agent == "PJSIP/1001" else "PJSIP/1001"
+    assert client.post(url, json={"agent": other, "disposition": "sale"}).status_code == 409
+    sold = client.post(url, json={"agent": connected.agent, "disposition": "sale"})
+    assert sold.status_code == 200 and sold.json()["contact"]["status"] == "done", sold.text
+    assert client.get(f"/api/v1/campaigns/{campaign}/stats").json()["dispositions"] == {"sale": 1}
+
 
 def test_a_predictive_campaign_keeps_to_its_abandonment_target_and_abandoned_calls_hear_the_message(
     client: TestClient, container: Container
