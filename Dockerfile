@@ -9,12 +9,16 @@ COPY api api
 COPY centralita centralita
 COPY voice voice
 COPY dialer dialer
+COPY routing routing
+COPY messaging messaging
+COPY reporting reporting
 COPY ivr_flows ivr_flows
 COPY asterisk asterisk
 RUN pip install --no-cache-dir .
 ENV CENTRALITA_FLOWS_DIR=/app/ivr_flows
 RUN useradd --system centralita
 USER centralita
-# 8000: the API; 4573: FastAGI, for Asterisk (allow its address with CENTRALITA_AGI_ALLOWED)
-EXPOSE 8000 4573
+# 8000: the API and pages; 4573: FastAGI and 9092: AudioSocket (speech turns), for Asterisk (allow its
+# address with CENTRALITA_AGI_ALLOWED and CENTRALITA_AUDIOSOCKET_ALLOWED_PEERS)
+EXPOSE 8000 4573 9092
 CMD ["centralita", "serve", "--host", "0.0.0.0", "--port", "8000"]

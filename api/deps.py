@@ -65,17 +65,35 @@ ReadDB = Annotated[Session, Depends(read_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def authenticate(request: Request) -> Principal:
+# The pages' session (api/routers/pages.py): the API key itself, in an HttpOnly, SameSite=Strict cookie,
+# because a browser's EventSource cannot send an Authorization header.
+SESSION_COOKIE = "centralita_session"
+# The cookie counts on reads only: the pages never write, and a credential the browser attaches by
+# itself is what a cross-site request forgery needs (SameSite=Strict is the first wall, this the second).
+_COOKIE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def presented_key(request: Request) -> str | None:
+    """The API key a request carries: its bearer token or, on a read without one, the pages' cookie."""
     header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    if header:
+        scheme, _, key = header.partition(" ")
+        return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+    if request.method in _COOKIE_METHODS:
+        return request.cookies.get(SESSION_COOKIE) or None
+    return None
+
+
+async def authenticate(request: Request) -> Principal:
+    key = presented_key(request)
+    if key is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "send an API key as 'Authorization: Bearer <key>' (make one with `centralita keys create`)",
             headers={"WWW-Authenticate": "Bearer"},
         )
     verifier = get_verifier(request)
-    principal = verifier.cached(key.strip()) or await run_in_threadpool(verifier.verify, key.strip())
+    principal = verifier.cached(key) or await run_in_threadpool(verifier.verify, key)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}

@@ -18,6 +18,8 @@ import typer
 
 from centralita.asterisk_cli import asterisk_app
 from centralita.container import Container, build
+from centralita.demo_cli import demo_app
+from centralita.models_cli import models_app
 from centralita.prompts_cli import prompts_app
 from centralita.settings_loading import settings_or_exit
 from core import migrate
@@ -29,11 +31,12 @@ from core.settings import Settings
 from voice.flows import flow_directories, load_catalogue
 from voice.ivr.checks import FlowProblem
 from voice.ivr.loader import FlowError, check_directory, load_flow
+from voice.speech.recognition import RecognitionError
 
 if TYPE_CHECKING:
     import uvicorn
 
-    from centralita.container import AriServices
+    from centralita.container import AriServices, SpeechServices
     from dialer.supervisor import DialerSupervisor
     from voice.agi.server import FastAgiServer
     from voice.ivr.call_runner import CallRunner
@@ -46,7 +49,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(flows_app, name="flows")
 app.add_typer(prompts_app, name="prompts")
+app.add_typer(models_app, name="models")
 app.add_typer(asterisk_app, name="asterisk")
+app.add_typer(demo_app, name="demo")
 
 # How long `serve` lets running calls finish after Ctrl-C / SIGTERM before cutting them off.
 DRAIN_SECONDS = 10.0
@@ -122,8 +127,10 @@ def _run_worker(
     agi_port: int | None,
     reuse_port: bool,
     ari: bool,
+    worker: int = 0,
 ) -> None:
-    """`ari`: this process also runs the IVR over ARI (when CENTRALITA_ASTERISK_ARI_URL is set) and the
+    """`worker`: this process's number (its AudioSocket port is the setting's plus it).
+    `ari`: this process also runs the IVR over ARI (when CENTRALITA_ASTERISK_ARI_URL is set) and the
     dialer (CENTRALITA_DIALER_NETWORK). Only one process may: Asterisk keeps one event WebSocket per
     application (a second one replaces the first), and two dialers would dial the same contacts."""
     import uvicorn
@@ -144,7 +151,14 @@ def _run_worker(
     )
     sockets = [_shared_socket(config.host, config.port)] if reuse_port else None
     runner = container.call_runner()
-    agi = container.agi_server(runner=runner, port=agi_port, reuse_port=reuse_port)
+    try:
+        speech = container.speech(worker=worker)
+    except RecognitionError as exc:
+        typer.echo(f"error: speech recognition: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if speech is None:
+        log.info("speech recognition: off (menus take keys only)")
+    agi = container.agi_server(runner=runner, port=agi_port, reuse_port=reuse_port, speech=speech)
     ari_services = container.ari(runner=runner) if ari else None
     if ari_services is not None:
         log.info(
@@ -157,9 +171,12 @@ def _run_worker(
     try:
         # uvicorn's loop factory: uvloop when installed, for the API and the FastAGI server alike.
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as event_loop:
-            event_loop.run(_serve(_api_server(config), agi, runner, sockets, ari_services, dialer))
+            event_loop.run(_serve(_api_server(config), agi, runner, sockets, ari_services, dialer, speech))
     except OSError as exc:
-        typer.echo(f"error: cannot listen for FastAGI calls: {exc}", err=True)
+        typer.echo(f"error: cannot listen for FastAGI or AudioSocket calls: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except RecognitionError as exc:
+        typer.echo(f"error: speech recognition: {exc}", err=True)
         raise typer.Exit(1) from None
     finally:
         container.close()
@@ -175,12 +192,20 @@ def _shared_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str | None, port: int | None, agi_port: int | None, ari: bool) -> None:
+def _worker(host: str | None, port: int | None, agi_port: int | None, index: int) -> None:
     """One of `serve --workers N`'s processes (started by multiprocessing, so at module level)."""
     os.setpgrp()  # a terminal's Ctrl-C reaches the supervisor alone, which stops each worker once
     settings = _settings()
     _configure_logging(settings)
-    _run_worker(build(settings), host=host, port=port, agi_port=agi_port, reuse_port=True, ari=ari)
+    _run_worker(
+        build(settings),
+        host=host,
+        port=port,
+        agi_port=agi_port,
+        reuse_port=True,
+        ari=index == 0,
+        worker=index,
+    )
 
 
 def _supervise(processes: int, *, host: str | None, port: int | None, agi_port: int | None) -> int:
@@ -190,7 +215,7 @@ def _supervise(processes: int, *, host: str | None, port: int | None, agi_port: 
     log = logging.getLogger("centralita")
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_worker, args=(host, port, agi_port, i == 0), name=f"centralita-worker-{i}")
+        context.Process(target=_worker, args=(host, port, agi_port, i), name=f"centralita-worker-{i}")
         for i in range(processes)
     ]
     for process in workers:
@@ -243,11 +268,16 @@ async def _serve(
     sockets: list[socket.socket] | None = None,
     ari: AriServices | None = None,
     dialer: DialerSupervisor | None = None,
+    speech: SpeechServices | None = None,
 ) -> None:
     """The servers on one event loop (and the IVR over ARI, if any). The first Ctrl-C/SIGTERM stops new
     calls and requests and lets calls in progress finish for DRAIN_SECONDS; a second one stops the API
     at once."""
     loop = asyncio.get_running_loop()
+    if speech is not None:
+        await speech.start()  # before FastAGI: a call must never ask a listener that is not there
+        log = logging.getLogger("centralita")
+        log.info("speech recognition: %s; AudioSocket at %s", speech.pool.spec.name, speech.listener.address)
     await agi.start()  # first, so a taken AGI port fails before the API says it is up
     events = await ari.start() if ari is not None else None
     if events is not None:
@@ -262,6 +292,8 @@ async def _serve(
         await asyncio.gather(
             agi.stop(grace_seconds=DRAIN_SECONDS), *([ari.stop(DRAIN_SECONDS)] if ari is not None else [])
         )
+        if speech is not None:
+            await speech.stop(grace_seconds=1.0)  # the calls that listened have ended with FastAGI's
 
     def on_signal() -> None:
         if stopping:
@@ -396,8 +428,9 @@ def call(
         str | None,
         typer.Option(
             "--input",
-            help="keys, one entry per question: '1,2,#' ('-' or empty: silence); "
-            "the caller hangs up after the last. Without it, asks at the console.",
+            help="keys or words, one entry per question: '1,say:billing please,#' ('-' or empty: "
+            "silence; 'say[en-gb]:...' picks an espeak-ng voice); the caller hangs up after the last. "
+            "Without it, asks at the console.",
         ),
     ] = None,
     host: Annotated[str | None, typer.Option(help="FastAGI server [default: CENTRALITA_AGI_HOST]")] = None,

@@ -21,8 +21,19 @@ from core.settings import Settings
 from dialer.ari_network import AriCallNetwork
 from dialer.call_network import CallNetwork
 from dialer.clock import Clock, ScaledClock, SystemClock
-from dialer.simulated_network import SimulatedCallNetwork
+from dialer.simulated_network import CalleeBehaviour, SimulatedCallNetwork
 from dialer.supervisor import DialerSupervisor
+from messaging.channels import MessagingChannels
+from reporting.live import LiveStats
+from reporting.service import ReportOptions
+from routing.agent_features import AgentFeatures, agent_feature_router
+from routing.callback_dialer import CallbackDesk
+from routing.callback_rules import CallbackRules
+from routing.callbacks import IvrCallbackBooker
+from routing.crm_webhook import ScreenPopWebhook
+from routing.ivr_queues import IvrQueues
+from routing.live_queues import AgentConnector, FakeAgentConnector
+from routing.runtime import InboundRouting
 from voice.agi.ivr_port import ivr_router
 from voice.agi.server import FastAgiServer
 from voice.ari.client import AriClient
@@ -30,11 +41,22 @@ from voice.ari.events_stream import AriEventStream
 from voice.ari.ivr_port import AriPortOptions
 from voice.ari.router import AriRouter
 from voice.ari.stasis_app import StasisIvr
+from voice.audiosocket.server import AudioSocketServer
 from voice.call_journal import TimelineCallJournal
 from voice.flows import FlowCatalogue, flow_directories, load_catalogue
-from voice.ivr.call_runner import CallRunner, LinkSender
+from voice.ivr.call_runner import CallbackBooker, CallRunner, LinkSender
+from voice.prompt_files import FfmpegDecoder, FfmpegEncoder, PromptFileError
+from voice.speech.engines import engine_spec
+from voice.speech.listener import SpeechListener
+from voice.speech.prompt_pcm import PromptSoundLibrary
+from voice.speech.recognition_pool import RecognitionPool
+from voice.speech.silero_vad import SileroDetector
+from voice.text_to_speech import EspeakSynthesizer, SynthesisError, Synthesizer
 
 log = logging.getLogger(__name__)
+
+# Simulated callees of callbacks: they asked for the call, so most answer it.
+CALLBACK_CALLEES = CalleeBehaviour(live_answer=0.85, machine=0.03, busy=0.05, failed=0.01)
 
 # The rendered dialplan's context for calls the IVR cannot take (asterisk/templates/extensions.conf).
 IVR_FAILED_CONTEXT = "centralita-ivr-failed"
@@ -67,6 +89,27 @@ class AriServices:
 
 
 @dataclass
+class SpeechServices:
+    """Speech turns, as `serve` runs them: the AudioSocket server calls' audio arrives at, the
+    recognition workers, and the listener the FastAGI port asks questions through."""
+
+    audiosocket: AudioSocketServer
+    pool: RecognitionPool
+    listener: SpeechListener
+    advertised_host: str
+
+    async def start(self) -> None:
+        await self.pool.start()  # loads the models: a broken one fails here, before calls come
+        await self.audiosocket.start()
+        if not self.listener.address:  # an ephemeral port (0): advertise the one bound
+            self.listener.address = f"{self.advertised_host}:{self.audiosocket.port}"
+
+    async def stop(self, grace_seconds: float) -> None:
+        await self.audiosocket.stop(grace_seconds)
+        await self.pool.close()
+
+
+@dataclass
 class Container:
     settings: Settings
     engine: Engine
@@ -77,6 +120,10 @@ class Container:
     key_verifier: KeyVerifier
     _flows: FlowCatalogue | None = field(default=None, init=False, repr=False)
     _journal: TimelineCallJournal | None = field(default=None, init=False, repr=False)
+    _messaging: MessagingChannels | None = field(default=None, init=False, repr=False)
+    _live_stats: LiveStats | None = field(default=None, init=False, repr=False)
+    _routing: InboundRouting | None = field(default=None, init=False, repr=False)
+    _callbacks: CallbackDesk | None = field(default=None, init=False, repr=False)
 
     def migrate(self) -> None:
         migrate.upgrade(self.engine)
@@ -87,6 +134,10 @@ class Container:
             session_factory=self.session_factory,
             read_session_factory=self.read_session_factory,
             key_verifier=self.key_verifier,
+            messaging=self.messaging(),
+            live_stats=self.live_stats(),
+            routing=self.routing(),
+            callbacks=self.callbacks(),
         )
 
     def flows(self) -> FlowCatalogue:
@@ -107,10 +158,98 @@ class Container:
         return self._journal
 
     def call_runner(
-        self, *, clock: Callable[[], datetime] | None = None, link_sender: LinkSender | None = None
+        self,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        link_sender: LinkSender | None = None,
+        callback_booker: CallbackBooker | None = None,
     ) -> CallRunner:
-        """The IVR runner. No SMS/WhatsApp sender exists yet: send_link nodes take their on_failure path."""
-        return CallRunner(self.call_journal(), link_sender=link_sender, clock=clock or utcnow)
+        """The IVR runner. send_link nodes text through Twilio when it and CENTRALITA_LINK_SECRET are
+        set (`messaging()`); otherwise they take their on_failure path. Queue nodes ask the live ACD
+        for the estimated wait (`ivr_queues()`); accepted callbacks are booked by `callback_booker`."""
+        link_sender = link_sender or self.messaging().link_sender(self.session_factory)
+        return CallRunner(
+            self.call_journal(),
+            link_sender=link_sender,
+            queues=self.ivr_queues(),
+            callback_booker=callback_booker or self.callback_booker(),
+            clock=clock or utcnow,
+        )
+
+    def callbacks(self) -> CallbackDesk:
+        """The callback desk (routing/callback_dialer.py), one per process: its rules serve every
+        booking; it joins and dials callbacks only once `dialer()` gave it a network and the API's
+        lifespan started it (the process that runs the dialer)."""
+        if self._callbacks is None:
+            self._callbacks = CallbackDesk(
+                session_factory=self.session_factory,
+                bus=self.bus,
+                live=self.routing().live,
+                rules=CallbackRules.from_settings(self.settings),
+                agent_ring_seconds=self.settings.agent_ring_seconds,
+            )
+        return self._callbacks
+
+    def callback_booker(self) -> IvrCallbackBooker:
+        """Books the callbacks IVR callers accept, keeping the place their call had in the queue."""
+        return IvrCallbackBooker(
+            session_factory=self.session_factory,
+            rules=self.callbacks().rules,
+            places=self.routing().live.place_of,
+        )
+
+    def ivr_queues(self) -> IvrQueues:
+        """The live ACD as the IVR uses it; also the ACD's connector, routing each offer to the voice
+        port of its call (the connector it had stays the fallback for other offers)."""
+        return IvrQueues.install(self.routing().live)
+
+    def speech(self, *, worker: int = 0) -> SpeechServices | None:
+        """Speech turns over AudioSocket (CENTRALITA_SPEECH_ENGINE, _AUDIOSOCKET_*): recognition in
+        worker processes, Silero for voice activity; None when speech is off. Each serving process
+        listens on its own port (CENTRALITA_AUDIOSOCKET_PORT + its worker number): a process knows only
+        the calls it runs. A model path that is set but wrong stops the service (RecognitionError)."""
+        settings = self.settings
+        spec = engine_spec(settings)
+        if spec is None:
+            return None
+        try:
+            decoder, encoder = FfmpegDecoder(), FfmpegEncoder()
+        except PromptFileError as exc:
+            log.error("speech recognition is off: %s", exc)
+            return None
+        try:
+            synthesizer: Synthesizer | None = EspeakSynthesizer()
+        except SynthesisError as exc:
+            log.warning("prompts without a built sound file are skipped in speech turns: %s", exc)
+            synthesizer = None
+        port = settings.audiosocket_port + worker if settings.audiosocket_port else 0
+        server = AudioSocketServer(
+            host=settings.audiosocket_host, port=port, allowed_peers=settings.audiosocket_allowed_peers
+        )
+        host, _, advertised_port = settings.audiosocket_advertised_address.rpartition(":")
+        sounds = PromptSoundLibrary(
+            sounds_dir=settings.prompts_dir,
+            flow_directories=flow_directories(settings.flows_dir, settings.extra_flows_dirs),
+            synthesizer=synthesizer,
+            decoder=decoder,
+            encoder=encoder,
+        )
+        pool = RecognitionPool(spec, workers=settings.speech_workers)
+        listener = SpeechListener(
+            links=server,
+            address=f"{host}:{int(advertised_port) + worker}" if port else "",
+            sounds=sounds,
+            recognition=pool,
+            languages=spec.languages,
+            new_vad=SileroDetector,
+        )
+        return SpeechServices(server, pool, listener, advertised_host=host)
+
+    def messaging(self) -> MessagingChannels:
+        """SMS and WhatsApp (Twilio), email (SMTP), webhook signatures and link tokens, from the settings."""
+        if self._messaging is None:
+            self._messaging = MessagingChannels.from_settings(self.settings)
+        return self._messaging
 
     def agi_server(
         self,
@@ -119,16 +258,21 @@ class Container:
         host: str | None = None,
         port: int | None = None,
         reuse_port: bool = False,
+        speech: SpeechServices | None = None,
     ) -> FastAgiServer:
-        """The FastAGI server running each call's flow (CENTRALITA_AGI_HOST, _PORT, _ALLOWED)."""
+        """The FastAGI server running each call's flow (CENTRALITA_AGI_HOST, _PORT, _ALLOWED), and the
+        agents' phone feature codes (`agent-feature`)."""
         settings = self.settings
         route = ivr_router(
             self.flows().get,
             runner or self.call_runner(),
             transfer_context=settings.agi_transfer_context,
+            queues=self.ivr_queues(),
+            listener=speech.listener if speech is not None else None,
         )
+        features = AgentFeatures(self.routing().live, self.read_session_factory)
         return FastAgiServer(
-            route,
+            agent_feature_router(route, features),
             host=host or settings.agi_host,
             port=settings.agi_port if port is None else port,
             allowed_peers=settings.agi_allowed,
@@ -192,11 +336,62 @@ class Container:
             if ari is None or ari.network is None:
                 raise RuntimeError("CENTRALITA_DIALER_NETWORK=ari needs CENTRALITA_ASTERISK_ARI_URL")
             clock, network = SystemClock(), ari.network
+        # Callbacks are dialed from this process too. Simulated: on a network of their own (it names
+        # calls by attempt id), where customers who asked for the call mostly answer it.
+        callback_network: CallNetwork = network
+        if isinstance(network, SimulatedCallNetwork):
+            callback_network = SimulatedCallNetwork(clock, behaviour=CALLBACK_CALLEES, seed=1)
+        self.callbacks().use_network(callback_network)
         return DialerSupervisor(
             self.session_factory, self.engine, network, clock, region=settings.default_region, bus=self.bus
         )
 
+    def report_options(self) -> ReportOptions:
+        """Report buckets in UTC, the default service-level target for every queue, no agent states:
+        inbound routing supplies those (ReportOptions.agent_spans, .service_level_targets)."""
+        return ReportOptions()
+
+    def live_stats(self) -> LiveStats:
+        """Today's figures from the event bus; its worker starts with the first reader (/api/v1/stats)."""
+        if self._live_stats is None:
+            self._live_stats = LiveStats(
+                sessions=self.read_session_factory, bus=self.bus, options=self.report_options()
+            )
+        return self._live_stats
+
+    def routing(self, connector: AgentConnector | None = None) -> InboundRouting:
+        """Agents, queues and the live ACD, one per process: the API and the voice layer share it.
+        Offers reach agents' phones through `connector` (`routing.live.connector` can be swapped
+        later); without one they are answered at once, as the console caller needs, until the
+        Asterisk glue passes its ARI connector. CENTRALITA_SCREEN_POP_WEBHOOK_URL adds the CRM webhook."""
+        if self._routing is None:
+            settings = self.settings
+            url = settings.screen_pop_webhook_url
+            webhook = ScreenPopWebhook(url) if url else None
+            self._routing = InboundRouting(
+                connector=connector or FakeAgentConnector(),
+                session_factory=self.session_factory,
+                read_session_factory=self.read_session_factory,
+                bus=self.bus,
+                region=settings.default_region,
+                ring_seconds=settings.agent_ring_seconds,
+                webhook=webhook,
+            )
+            self._routing.start()
+        elif connector is not None:
+            self._routing.live.connector = connector
+        return self._routing
+
     def close(self) -> None:
+        if self._callbacks is not None:
+            self._callbacks.close()
+            self._callbacks = None
+        if self._routing is not None:
+            self._routing.close()
+            self._routing = None
+        if self._live_stats is not None:
+            self._live_stats.stop()
+            self._live_stats = None
         if self._journal is not None:
             self._journal.close_pool()
             self._journal = None

@@ -9,10 +9,16 @@ from core.cases.models import Case
 from core.customers.models import Customer, Identity
 from core.timeline.models import Interaction, InteractionRef, Touchpoint
 from dialer.models import Campaign, CampaignContact, ContactList, DialAttempt, DoNotCall, ImportProblem
+from routing.callback_models import Callback
+from routing.models import Agent, AgentSkill, AgentStateChange, Queue
 
 __all__ = [
+    "Agent",
+    "AgentSkill",
+    "AgentStateChange",
     "ApiKey",
     "AuditEntry",
+    "Callback",
     "Campaign",
     "CampaignContact",
     "Case",
@@ -24,5 +30,6 @@ __all__ = [
     "ImportProblem",
     "Interaction",
     "InteractionRef",
+    "Queue",
     "Touchpoint",
 ]

@@ -40,7 +40,7 @@ from core.timeline.schemas import (
 from voice.ivr.actions import EnqueueCall, OfferCallback, RecordStep, SendLink, Transfer
 from voice.ivr.events import CustomerInfo
 from voice.ivr.schema import LookupBy, NodeKind
-from voice.ivr.voice_port import CallInfo
+from voice.ivr.voice_port import CallInfo, QueueProgress
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -149,6 +149,20 @@ def action_touchpoint(
         kind = TouchpointKind.CALLBACK_ACCEPTED
         attributes = {"queue": action.queue, "number": action.number, "language": action.language}
     return TouchpointCreate(kind=kind, occurred_at=occurred_at, node=node, text=text, attributes=attributes)
+
+
+def queue_touchpoint(progress: QueueProgress, *, node: str | None, occurred_at: datetime) -> TouchpointCreate:
+    """An agent answering (`agent_connect`) or the call leaving a queue (`queue_leave`), with the
+    agent's name and how long the caller waited."""
+    attributes: dict[str, Any] = {"queue": progress.queue, "waited_seconds": round(progress.waited_s, 1)}
+    if progress.agent is not None:
+        attributes["agent"] = progress.agent
+    if progress.what == "agent_connected":
+        kind = TouchpointKind.AGENT_CONNECT
+    else:
+        kind = TouchpointKind.QUEUE_LEAVE
+        attributes["result"] = progress.result or "left"
+    return TouchpointCreate(kind=kind, occurred_at=occurred_at, node=node, attributes=attributes)
 
 
 def customer_info(pop: screen_pop.ScreenPop) -> CustomerInfo:

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from voice.ivr.actions import Play
-from voice.ivr.schema import Flow, MenuNode, PromptVariant
+from voice.ivr.schema import Flow, MenuNode, PromptVariant, QueueNode
+from voice.ivr.wait_announcement import all_wait_texts
 
 PROMPT_DIRECTORY = "centralita"
 # What Asterisk can play; a flow may name its recording with one of these and it is dropped.
@@ -77,7 +78,8 @@ def flow_prompts(flow: Flow) -> list[FlowPrompt]:
 
     Mirrors the engine: a language missing from a prompt falls back to the default language (and then
     to the first one), keeping the call's language in the file name; a menu's confirm prompt is
-    listed once per option, with `{option}` filled in as the engine fills it.
+    listed once per option, with `{option}` filled in as the engine fills it; a queue node that
+    announces the wait lists each of its texts (`voice.ivr.wait_announcement`) in every language.
     """
     found: list[FlowPrompt] = []
     for node_id, node in flow.nodes.items():
@@ -95,6 +97,11 @@ def flow_prompts(flow: Flow) -> list[FlowPrompt]:
                             flow.name, node_id, field, language, text, audio.file, variant.audio is not None
                         )
                     )
+        if isinstance(node, QueueNode) and node.announce_wait:
+            for language in flow.languages:
+                for text in all_wait_texts(language):
+                    file = prompt_name(language, text)
+                    found.append(FlowPrompt(flow.name, node_id, "announce_wait", language, text, file, False))
     return found
 
 

@@ -23,6 +23,14 @@ class Permission(StrEnum):
     CAMPAIGNS_READ = "campaigns:read"
     CAMPAIGNS_MANAGE = "campaigns:manage"  # create, change, start, stop, import lists
     DO_NOT_CALL_WRITE = "dnc:write"  # list a number: agents and the IVR take "do not call me" requests
+    CAMPAIGNS_WORK = "campaigns:work"  # agents on a campaign: preview, dial, skip, set dispositions
+    REPORTS_READ = "reports:read"  # live figures, interval reports, /metrics: supervisors and managers
+    AGENTS_STATE = "agents:state"  # log in, out, pause, ready: agents their own; supervisors anyone's
+    ROUTING_READ = "routing:read"  # agents, queues and their live status
+    ROUTING_MANAGE = "routing:manage"  # create and change agents and queues: supervisors
+    # Book a callback: web pages and chats (through their server, with an integration key), agents, the IVR.
+    CALLBACKS_REQUEST = "callbacks:request"
+    CALLBACKS_MANAGE = "callbacks:manage"  # list, read and cancel callbacks
 
 
 _EVERYDAY = frozenset(
@@ -33,6 +41,9 @@ _EVERYDAY = frozenset(
         Permission.INTERACTIONS_WRITE,
         Permission.CASES_WRITE,
         Permission.DO_NOT_CALL_WRITE,
+        Permission.ROUTING_READ,
+        Permission.CALLBACKS_REQUEST,
+        Permission.CALLBACKS_MANAGE,
     }
 )
 
@@ -44,8 +55,12 @@ GRANTS: dict[Role, frozenset[Permission]] = {
         Permission.AUDIT_READ,
         Permission.CAMPAIGNS_READ,
         Permission.CAMPAIGNS_MANAGE,
+        Permission.CAMPAIGNS_WORK,
+        Permission.REPORTS_READ,
+        Permission.AGENTS_STATE,
+        Permission.ROUTING_MANAGE,
     },
-    Role.AGENT: _EVERYDAY,
+    Role.AGENT: _EVERYDAY | {Permission.AGENTS_STATE, Permission.CAMPAIGNS_WORK},
     Role.INTEGRATION: _EVERYDAY,
 }
 

@@ -14,4 +14,5 @@ def env(tmp_path: Path) -> dict[str, str]:
         "CENTRALITA_DATABASE_URL": f"sqlite:///{tmp_path / 'cc.db'}",
         "CENTRALITA_LOG_LEVEL": "WARNING",
         "CENTRALITA_AGI_PORT": str(free_port()),
+        "CENTRALITA_AUDIOSOCKET_PORT": "0",  # speech turns on a port of its own, likewise
     }

@@ -47,6 +47,7 @@ def http(method: str, url: str, key: str, body: Any = None) -> tuple[int, Any]:
 def serving(*args: str, env: dict[str, str], cwd: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`centralita serve --port P *args`, once /health answers; stopped (killed if need be) afterwards."""
     port = free_port()
+    env = {"CENTRALITA_AUDIOSOCKET_PORT": "0", **env}  # speech turns on a free port, unless told
     server = subprocess.Popen([*CLI, "serve", "--port", str(port), *args], env=env, cwd=cwd,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -8,9 +8,20 @@ How the port's commands look on the wire:
 - `collect_digits`: `GET DATA silence/1 <timeout_ms> <max_digits>`: the prompt has been played already,
   so GET DATA plays one second of Asterisk's stock silence while it listens. Asterisk ends GET DATA on
   `#` only; a `*` terminator is collected as a digit and the engine strips it.
-- `enqueue`: `SET VARIABLE CHANNEL(language) <lang>`, `SET VARIABLE QUEUE_PRIO <n>`, `SET VARIABLE
-  CENTRALITA_SKILLS <a,b>` (for the dialplan or queue rules; app_queue has no skills of its own), then
-  `EXEC Queue <queue>` and `GET VARIABLE QUEUESTATUS`.
+- `enqueue` to one of Centralita's queues (a queue the live ACD routes: `routing.ivr_queues`): the
+  call joins the live ACD with its priority, skills, customer and what the IVR collected, and waits
+  here, inside the AGI session: `SET MUSIC on`, then a `CHANNEL STATUS` every second or so to notice a
+  hang-up. When the ACD offers the call to an agent: `SET MUSIC off`, `EXEC Dial <agent endpoint>,
+  <ring seconds>,mU(centralita-agent-answered^<call id>)` (music while the phone rings; Dial's `U()`
+  subroutine on the agent's leg calls `agi://…/agent-answered` with the call id the moment the agent
+  picks up, before the bridge, so the ACD counts them on the call while they talk), `GET VARIABLE
+  DIALSTATUS`. NOANSWER, BUSY and the like go back to the ACD, which offers the call to the next agent
+  while the caller hears the music again; ANSWER: the conversation is over when Dial returns. A queue
+  that refuses the call (unknown to it by then, full, nobody logged in) or a max wait that runs out
+  raises ActionNotDone, so the flow takes its `on_failure` path, as with Queue()'s QUEUESTATUS.
+- `enqueue` to any other queue (Asterisk's own, in queues.conf): `SET VARIABLE CHANNEL(language) <lang>`,
+  `SET VARIABLE QUEUE_PRIO <n>`, `SET VARIABLE CENTRALITA_SKILLS <a,b>` (for the dialplan or queue
+  rules; app_queue has no skills of its own), then `EXEC Queue <queue>` and `GET VARIABLE QUEUESTATUS`.
 - `transfer`: `EXEC Dial <target>,<seconds>` (a target without a `/` is dialled as
   `Local/<target>@<transfer context>`, so the dialplan picks the trunk), then `GET VARIABLE DIALSTATUS`.
 - `record`: `RECORD FILE <dir>/<mailbox>-<call id> wav "#" <ms> BEEP s=<silence>`.
@@ -25,12 +36,19 @@ when Queue() returns).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import re
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from core.timeline.schemas import RefKind
+from routing.ivr_queues import CallLine, IvrQueues, PendingOffer
+from routing.live_queues import InboundCall, OfferResult, Outcome, Refused
 from voice.agi.errors import (
     AgiApplicationNotFound,
     AgiChannelGone,
@@ -42,16 +60,34 @@ from voice.agi.errors import (
 from voice.agi.protocol import AgiEnvironment
 from voice.agi.server import Handler, Router
 from voice.agi.session import AgiSession
+from voice.audiosocket.server import AudioLinkUnavailable
 from voice.ivr.call_runner import CallRunner
 from voice.ivr.schema import Flow
-from voice.ivr.voice_port import ActionNotDone, CallerGone, CallInfo, CallLost
+from voice.ivr.voice_port import (
+    ActionNotDone,
+    CallerGone,
+    CallInfo,
+    CallLost,
+    Heard,
+    Question,
+    QueueContext,
+    QueueProgress,
+)
 from voice.prompts import PromptAudio
+from voice.speech.listener import SpeechListener
+from voice.speech.listening import LinkEnded
 
 logger = logging.getLogger(__name__)
 
 SILENCE = "silence/1"  # in Asterisk's core sounds
 DEFAULT_TRANSFER_CONTEXT = "centralita-transfer"
 DEFAULT_RECORDINGS = "centralita/recordings"
+# Dial's U() subroutine on the agent's leg (asterisk/templates/extensions.conf) and the AGI script it runs.
+AGENT_ANSWERED_CONTEXT = "centralita-agent-answered"
+AGENT_ANSWERED_SCRIPT = "agent-answered"
+# Dial's result when the agent did not pick up, as the ACD hears it.
+_DIAL_RESULTS: dict[str, OfferResult] = {"NOANSWER": "no_answer", "BUSY": "busy"}
+_CALL_ID_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _FILE_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -67,8 +103,16 @@ class AgiVoicePort:
         recordings: str = DEFAULT_RECORDINGS,
         dial_seconds: int = 60,
         silence_seconds: int = 4,
+        listener: SpeechListener | None = None,
+        queues: IvrQueues | None = None,
+        caller: str | None = None,
+        hold_check_seconds: float = 1.0,
     ) -> None:
         self._session = session
+        self._listener = listener
+        self._queues = queues
+        self._caller = caller
+        self._hold_check_seconds = hold_check_seconds
         self._call_id = call_id or session.env.uniqueid
         self._transfer_context = transfer_context
         self._recordings = recordings.rstrip("/")
@@ -88,7 +132,69 @@ class AgiVoicePort:
         async with self._agi("digit collection"):
             return await self._session.get_data(SILENCE, timeout_ms, max_digits)
 
-    async def enqueue(self, *, queue: str, priority: int, skills: list[str], language: str) -> None:
+    def hears_speech(self, language: str) -> bool:
+        return self._listener is not None and self._listener.hears(language)
+
+    async def ask(self, question: Question) -> Heard:
+        """The question over AudioSocket: `EXEC AudioSocket <uuid>,<host:port>` hands the call's audio to
+        the listener until it closes the link; then AudioSocket() returns and AGI goes on."""
+        listener = self._listener
+        if listener is None:
+            raise ActionNotDone("this call has no speech listener")
+        link_uuid = uuid.uuid4()
+        try:
+            pending = listener.links.expect(link_uuid, timeout=listener.connect_timeout)
+        except AudioLinkUnavailable as exc:
+            raise ActionNotDone(f"no speech listener: {exc}") from exc
+        heard: Heard | None = None
+        failure: Exception | None = None
+        async with self._agi("listening over AudioSocket"):
+            running = asyncio.create_task(
+                self._session.exec_("AudioSocket", f"{link_uuid},{listener.address}")
+            )
+            arriving = asyncio.ensure_future(pending)
+            try:
+                await asyncio.wait({arriving, running}, return_when=asyncio.FIRST_COMPLETED)
+                if not arriving.done() or arriving.exception() is not None:
+                    # AudioSocket() could not connect (it returns at once), or nothing came in time.
+                    pending.cancel()
+                    result = await running
+                    if result < 0 and not await self._still_up():
+                        raise CallerGone("the caller hung up before AudioSocket() connected")
+                    raise ActionNotDone("AudioSocket() did not connect to the speech listener")
+                link = arriving.result()
+                try:
+                    heard = await listener.ask(link, question)
+                except LinkEnded:
+                    pass
+                except Exception as exc:  # the turn failed, not the call: AGI must still get its reply
+                    failure = exc
+                finally:
+                    await link.close()
+                result = await running
+            finally:
+                pending.cancel()
+                if not running.done():
+                    running.cancel()
+        if result < 0 or (heard is None and failure is None):
+            raise CallerGone("the caller hung up while being listened to")
+        if heard is None:
+            raise ActionNotDone(f"listening failed: {type(failure).__name__}: {failure}")
+        return heard
+
+    async def enqueue(
+        self,
+        *,
+        queue: str,
+        priority: int,
+        skills: list[str],
+        language: str,
+        context: QueueContext | None = None,
+    ) -> None:
+        queues = self._queues
+        if queues is not None and queues.routes(queue):
+            await self._wait_for_agent(queues, queue, priority, skills, language, context or QueueContext())
+            return
         session = self._session
         async with self._agi(f"queue {queue}"):
             await session.set_variable("CHANNEL(language)", language)
@@ -101,6 +207,45 @@ class AgiVoicePort:
             status = await session.get_variable("QUEUESTATUS")
         if status and status != "CONTINUE":
             raise ActionNotDone(f"queue {queue}: {status}")
+
+    # --- Centralita's queues --------------------------------------------------------------------------
+
+    async def _wait_for_agent(
+        self,
+        queues: IvrQueues,
+        queue: str,
+        priority: int,
+        skills: list[str],
+        language: str,
+        context: QueueContext,
+    ) -> None:
+        call = InboundCall(
+            call_id=self._call_id,
+            queue=queue,
+            caller=self._caller,
+            customer_id=context.customer_id,
+            priority=priority,
+            skills=tuple(skills),
+            context=dict(context.collected),
+            interaction_id=context.interaction_id,
+        )
+        async with self._agi(f"queue {queue}"):
+            await self._session.set_variable("CHANNEL(language)", language)
+        line = queues.open_line(call.call_id)  # first: the ACD may offer the call while it joins
+        try:
+            joined = queues.live.join(call)
+            if isinstance(joined, Refused):
+                raise ActionNotDone(f"queue {queue}: {joined.reason} ({joined.detail})")
+            logger.info(
+                "call %s joined queue %s at position %d (about %s s)",
+                call.call_id,
+                queue,
+                joined.position,
+                joined.estimate.seconds,
+            )
+            await _QueueWait(self, queues, line, call, context).run()
+        finally:
+            queues.close_line(call.call_id)
 
     async def transfer(self, target: str) -> None:
         dial = target if "/" in target else f"Local/{target}@{self._transfer_context}"
@@ -158,6 +303,141 @@ class AgiVoicePort:
         return not self._session.hung_up
 
 
+class _QueueWait:
+    """One call on hold in a live queue, until an agent has talked to it, it leaves, or it is refused."""
+
+    def __init__(
+        self, port: AgiVoicePort, queues: IvrQueues, line: CallLine, call: InboundCall, context: QueueContext
+    ) -> None:
+        self.port = port
+        self.session = port._session
+        self.queues = queues
+        self.line = line
+        self.call = call
+        self.context = context
+        self.started = time.monotonic()
+        self.connected: str | None = None  # the agent who answered, once one has
+        self.rung: str | None = None  # the agent of the latest offer
+
+    def report(self, progress: QueueProgress) -> None:
+        if self.context.progress is not None:
+            try:
+                self.context.progress(progress)
+            except Exception:  # the timeline's trouble must not drop the caller
+                logger.exception("call %s: queue progress not reported", self.call.call_id)
+
+    def waited(self) -> float:
+        return time.monotonic() - self.started
+
+    async def run(self) -> None:
+        queue = self.call.queue
+        outcome = asyncio.ensure_future(self.queues.live.wait(self.call.call_id))
+        outcome.add_done_callback(self._on_outcome)
+        offered: asyncio.Future[PendingOffer] | None = None
+        try:
+            async with self.port._agi(f"queue {queue}"):
+                await self.session.set_music(True)
+                while True:
+                    if offered is None:
+                        offered = asyncio.ensure_future(self.line.next_offer())
+                    waiting: set[asyncio.Future[Any]] = {outcome, offered}
+                    done, _ = await asyncio.wait(
+                        waiting,
+                        timeout=self.port._hold_check_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if offered in done:
+                        pending, offered = offered.result(), None
+                        if await self._ring(pending, outcome):
+                            return
+                        await self.session.set_music(True)
+                    elif outcome in done:
+                        self._not_answered(outcome.result())
+                    elif not done:
+                        await self.session.channel_status()  # a hang-up on hold shows here
+        except CallerGone:
+            if self.connected is None:
+                self.report(QueueProgress("left", queue, self.waited(), result="caller hung up"))
+            raise
+        finally:
+            for task in (outcome, offered):
+                if task is not None and not task.done():
+                    task.cancel()
+            if self.connected is None:
+                # Hung up, lost, or a command failed: the call leaves the queue (its offer is withdrawn).
+                # After max wait it has left already, and this does nothing.
+                self.queues.live.leave(self.call.call_id)
+            else:  # the agent goes to wrap-up (done already when the conversation ended normally)
+                self.queues.live.call_ended(self.call.call_id)
+
+    def _on_outcome(self, done: asyncio.Future[Outcome]) -> None:
+        """The moment the ACD counts the call answered (during Dial, with the dialplan's signal)."""
+        if done.cancelled() or done.exception() is not None or done.result().result != "answered":
+            return
+        self._connect(self.rung or "an agent", done.result().waited_s)
+
+    def _connect(self, agent: str, waited: float) -> None:
+        self.connected = agent
+        self.report(QueueProgress("left", self.call.queue, waited, agent=agent, result="answered"))
+        self.report(QueueProgress("agent_connected", self.call.queue, waited, agent=agent))
+
+    def _not_answered(self, outcome: Outcome) -> None:
+        why = {"max_wait": "nobody answered within the queue's max wait", "left": "the call left the queue"}
+        self.report(QueueProgress("left", self.call.queue, outcome.waited_s, result=outcome.result))
+        raise ActionNotDone(f"queue {self.call.queue}: {outcome.result} ({why.get(outcome.result, '')})")
+
+    async def _ring(self, pending: PendingOffer, outcome: asyncio.Future[Outcome]) -> bool:
+        """Rings the agent from the caller's channel; True once an agent has talked to the caller."""
+        offer = pending.offer
+        session = self.session
+        seconds = max(1, math.ceil(offer.ring_timeout_s))
+        call_ref = _CALL_ID_SAFE.sub("_", self.call.call_id)
+        self.line.ringing, self.rung = pending, offer.agent_name
+        try:
+            await session.set_music(False)
+            result = await session.exec_(
+                "Dial", f"{offer.endpoint},{seconds},mU({AGENT_ANSWERED_CONTEXT}^{call_ref})"
+            )
+            status = await self._dial_status()
+        finally:
+            self.line.ringing = None
+        if status != "ANSWER":
+            if result < 0 or status == "CANCEL":  # the caller hung up while it rang: not the agent's doing
+                raise CallerGone(f"the caller hung up while {offer.endpoint} rang")
+            pending.settle(_DIAL_RESULTS.get(status, "failed"))
+            logger.info("call %s: %s did not answer (%s)", self.call.call_id, offer.endpoint, status or "?")
+            return False
+        # The conversation is over. Without the dialplan's signal the ACD hears of the answer only now.
+        if not pending.withdrawn:
+            pending.settle("answered")
+            await self._counted(outcome, offer.endpoint)
+        if self.connected is None:
+            # The ACD gave up on the offer (no word of the answer within the ring time): the agent
+            # talked to the caller all the same, and the timeline says so.
+            logger.warning("call %s: %s answered after the ACD gave up", self.call.call_id, offer.endpoint)
+            self._connect(offer.agent_name, self.waited())
+            self.queues.live.leave(self.call.call_id)
+        self.queues.live.call_ended(self.call.call_id)
+        if result < 0:
+            raise CallerGone(f"the call ended after {offer.agent_name} answered it")
+        return True
+
+    async def _dial_status(self) -> str:
+        """DIALSTATUS, also once the caller has hung up: the HANGUP notice that comes first fails the
+        first read, and Asterisk still answers GET VARIABLE on a dead channel."""
+        try:
+            return await self.session.get_variable("DIALSTATUS") or ""
+        except AgiChannelGone:
+            return await self.session.get_variable("DIALSTATUS") or ""
+
+    async def _counted(self, outcome: asyncio.Future[Outcome], endpoint: str) -> None:
+        """Until the ACD has counted the answer (at once when the dialplan signalled it already)."""
+        try:
+            await asyncio.wait_for(asyncio.shield(outcome), timeout=5.0)
+        except TimeoutError:
+            logger.warning("call %s: the ACD did not count %s's answer", self.call.call_id, endpoint)
+
+
 async def call_info(session: AgiSession) -> CallInfo:
     """Who is calling, and the id of the call: the linkedid (shared by every channel of the call), which
     Asterisk does not put in the AGI environment, so it is asked for; the uniqueid if that fails."""
@@ -184,11 +464,16 @@ def ivr_router(
     *,
     transfer_context: str = DEFAULT_TRANSFER_CONTEXT,
     recordings: str = DEFAULT_RECORDINGS,
+    listener: SpeechListener | None = None,
+    queues: IvrQueues | None = None,
 ) -> Router:
     """A FastAgiServer router: the flow named in the AGI URL, run by `runner`; None (the server's
-    fallback) for a flow nobody has."""
+    fallback) for a flow nobody has. With `queues` (Centralita's live ACD), queue nodes naming one of
+    its queues wait for its agents, and `agent-answered` (Dial's U() subroutine) is served too."""
 
     def route(env: AgiEnvironment) -> Handler | None:
+        if env.flow == AGENT_ANSWERED_SCRIPT and queues is not None:
+            return _agent_answered(queues)
         flow = flows(env.flow)
         if flow is None:
             return None
@@ -196,10 +481,34 @@ def ivr_router(
         async def run_flow(session: AgiSession) -> None:
             call = await call_info(session)
             port = AgiVoicePort(
-                session, call_id=call.call_id, transfer_context=transfer_context, recordings=recordings
+                session,
+                call_id=call.call_id,
+                transfer_context=transfer_context,
+                recordings=recordings,
+                listener=listener,
+                queues=queues,
+                caller=call.caller,
             )
             await runner.run(flow, port, call)
 
         return run_flow
 
     return route
+
+
+def _agent_answered(queues: IvrQueues) -> Handler:
+    """`AGI(agi://…/agent-answered,<call id>)` on the agent's leg, from Dial's U() subroutine: the ACD
+    counts the answer; when no offer of that call is ringing any more (the caller hung up a moment
+    before), `GOSUB_RESULT=CONTINUE` makes Dial hang up the agent instead of bridging them (a caller still
+    there goes on with the dialplan: back to this AGI session)."""
+
+    async def answered(session: AgiSession) -> None:
+        env = session.env
+        call_id = env.arguments[0] if env.arguments else ""
+        agent = queues.agent_answered(call_id) if call_id else None
+        if agent is None:
+            await session.set_variable("GOSUB_RESULT", "CONTINUE")
+        else:
+            logger.info("call %s answered by %s on %s", call_id, agent, env.channel)
+
+    return answered

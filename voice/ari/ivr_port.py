@@ -94,7 +94,7 @@ from voice.ari.events import (
 )
 from voice.ari.port import AriPort
 from voice.ari.router import AriRouter
-from voice.ivr.voice_port import ActionNotDone, CallerGone, CallLost
+from voice.ivr.voice_port import ActionNotDone, CallerGone, CallLost, QueueContext
 from voice.prompts import PromptAudio
 
 logger = logging.getLogger(__name__)
@@ -251,7 +251,17 @@ class AriVoicePort:
         finally:
             self.waiting_for = None
 
-    async def enqueue(self, *, queue: str, priority: int, skills: list[str], language: str) -> None:
+    async def enqueue(
+        self,
+        *,
+        queue: str,
+        priority: int,
+        skills: list[str],
+        language: str,
+        context: QueueContext | None = None,
+    ) -> None:
+        """Over ARI the call still goes to Asterisk's Queue() through the dialplan (`centralita-handoff`):
+        Centralita's own ACD is reached over FastAGI only, so `context` is not used here yet."""
         variables = {"CHANNEL(language)": language, "QUEUE_PRIO": str(priority)}
         if skills:
             variables["CENTRALITA_SKILLS"] = ",".join(skills)

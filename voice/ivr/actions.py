@@ -46,6 +46,14 @@ class LookupCustomer(_Action):
     value: str
 
 
+class EstimateWait(_Action):
+    """Ask the ACD for the estimated wait in `queue` before joining it; answered with QueueWaitEstimated
+    (a runner without an ACD, or a queue the ACD does not route, answers `routed=False`)."""
+
+    type: Literal["estimate_wait"] = "estimate_wait"
+    queue: str
+
+
 class EnqueueCall(_Action):
     """Hand the call to an agent queue; the IVR is done unless the queue refuses it."""
 
@@ -110,6 +118,7 @@ Action = Annotated[
     | CollectDigits
     | Listen
     | LookupCustomer
+    | EstimateWait
     | EnqueueCall
     | OfferCallback
     | SendLink

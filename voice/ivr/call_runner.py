@@ -15,6 +15,15 @@ How a call ends:
 - the engine itself fails (a bug, a broken flow): logged with the call id, the call is hung up.
 No exception leaves `run` except cancellation, so one call can never disturb another.
 
+Queues: an EstimateWait asks `queues` (Centralita's live ACD, `routing.ivr_queues`) for the estimated
+wait; an EnqueueCall hands the port the customer and what the IVR collected (`ivr_context`: sensitive
+digits masked) and a `progress` callback, through which the port reports the agent who answered and the
+call leaving the queue (the `agent_connect` and `queue_leave` touchpoints). A caller who hangs up while
+waiting in one of Centralita's queues abandoned the call; in Asterisk's Queue() nobody can tell, so it
+counts as transferred. An accepted callback is booked through `callback_booker`; a booking that fails
+is logged with the call id and the flow goes on (the caller hears the flow's confirmation either way:
+the failure is for the operators).
+
 The interaction is closed with an outcome: `transferred` (a queue or transfer took the call),
 `abandoned` (the caller hung up before the flow was done), `callback_requested`, `contained` (the IVR
 finished the call itself), or `failed`.
@@ -25,18 +34,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from core.db import utcnow
 from core.timeline.schemas import Outcome, TouchpointCreate
-from voice.call_journal import CallJournal, OpenedCall, action_touchpoint, step_touchpoint
+from voice.call_journal import CallJournal, OpenedCall, action_touchpoint, queue_touchpoint, step_touchpoint
 from voice.ivr.actions import (
     Action,
     CollectDigits,
     EnqueueCall,
+    EstimateWait,
     Hangup,
     Listen,
     LookupCustomer,
@@ -47,7 +57,7 @@ from voice.ivr.actions import (
     SendLink,
     Transfer,
 )
-from voice.ivr.engine import Awaiting, State, step
+from voice.ivr.engine import Awaiting, State, masked, step
 from voice.ivr.events import (
     ActionFailed,
     CallerHungUp,
@@ -57,10 +67,24 @@ from voice.ivr.events import (
     Event,
     LookupResult,
     NoInput,
+    NoMatch,
     PromptFinished,
+    QueueWaitEstimated,
+    SpeechRecognised,
 )
-from voice.ivr.schema import Flow, LookupBy
-from voice.ivr.voice_port import DTMF_KEYS, ActionNotDone, CallerGone, CallInfo, CallLost, VoicePort
+from voice.ivr.schema import CollectNode, Flow, LookupBy
+from voice.ivr.voice_port import (
+    DTMF_KEYS,
+    ActionNotDone,
+    CallerGone,
+    CallInfo,
+    CallLost,
+    Question,
+    QueueContext,
+    QueueProgress,
+    SpeechPort,
+    VoicePort,
+)
 from voice.prompts import prompt_audio
 
 logger = logging.getLogger(__name__)
@@ -71,6 +95,49 @@ class LinkSender(Protocol):
     ActionNotDone (or anything) when it cannot."""
 
     async def send_link(self, link: SendLink, call: CallInfo) -> None: ...
+
+
+class CallbackBooker(Protocol):
+    """Books the callback a caller accepted (`routing.callbacks`); raises when it cannot. `context`: what
+    the IVR collected, plus the flow and node (`ivr_context`)."""
+
+    async def book_callback(
+        self, action: OfferCallback, call: CallInfo, *, context: Mapping[str, str]
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForecast:
+    """The ACD's estimated wait for a caller joining a queue now."""
+
+    minutes: int | None  # rounded up; None: no estimate (nobody who could answer is serving)
+    overflow: bool  # offer the alternatives instead of joining
+    reason: str | None = None  # why overflow: no_agents, queue_full, long_wait
+
+
+class QueueForecaster(Protocol):
+    def forecast(self, queue: str) -> WaitForecast | None:
+        """The estimated wait in `queue`; None when the ACD does not route that queue."""
+        ...
+
+
+def ivr_context(flow: Flow, state: State) -> dict[str, str]:
+    """What the IVR collected, for an agent's screen pop or a callback: the variables (the digits of a
+    `sensitive` collect node masked to their last 4), then the flow, the node, the language and what the
+    lookup found (these names win over a variable of the same name)."""
+    sensitive = {n.variable for n in flow.nodes.values() if isinstance(n, CollectNode) and n.sensitive}
+    context = {name: masked(value) if name in sensitive else value for name, value in state.variables.items()}
+    context.update(flow=flow.name, node=state.node or "", language=state.language)
+    customer = state.customer
+    if customer is not None:
+        context.update(
+            customer_id=str(customer.customer_id),
+            vip="yes" if customer.vip else "no",
+            open_cases=str(customer.open_case_count),
+        )
+        if customer.name:
+            context["customer_name"] = customer.name
+    return context
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +161,8 @@ class CallRunner:
         journal: CallJournal,
         *,
         link_sender: LinkSender | None = None,
+        queues: QueueForecaster | None = None,
+        callback_booker: CallbackBooker | None = None,
         clock: Callable[[], datetime] = utcnow,
         max_events: int = 1000,
         journal_grace: float = 5.0,
@@ -101,6 +170,8 @@ class CallRunner:
     ) -> None:
         self.journal = journal
         self.link_sender = link_sender
+        self.queues = queues
+        self.callback_booker = callback_booker
         self.clock = clock
         self.max_events = max_events
         self.journal_grace = journal_grace
@@ -230,7 +301,9 @@ class _ActiveCall:
     abandoned: bool = False
     failed: bool = False
     callback: bool = False
+    left_queue: bool = False  # the caller hung up waiting in one of Centralita's queues
     recording: str | None = None
+    recognition: dict[str, Any] | None = None  # engine and latency of the latest speech, for its step
     at_node: str | None = None  # the node of the latest step: where the actions after it come from
     entered: dict[str, float] = field(default_factory=dict)  # node -> monotonic time it was entered
 
@@ -303,7 +376,10 @@ class _ActiveCall:
 
     def _caller_gone(self, exc: CallerGone) -> Event:
         self.gone = True
-        if self.in_handoff:
+        if self.in_handoff and self.left_queue:
+            self.abandoned = True
+            self.log.info("caller hung up waiting in the queue: %s", exc)
+        elif self.in_handoff:
             self.handed_off = True
             self.log.info("call over after the handoff: %s", exc)
         elif isinstance(exc, CallLost):
@@ -320,15 +396,37 @@ class _ActiveCall:
         typed: str | None = None  # a key that stopped a prompt: the start of the caller's answer
         answer: Event | None = None
         last = len(actions) - 1
+        # A question the port can hear spoken: its interruptible prompts and its digit collection wait
+        # for the Listen that ends it, and the three go to the port as one `ask`.
+        speech = self._speech_port(actions)
+        asked: list[Play] = []
+        collect: CollectDigits | None = None
         for index, action in enumerate(actions):
             if isinstance(action, RecordStep):
                 self._record(action)
                 continue
             if isinstance(action, Listen):
-                continue  # no speech recognition on this port yet: the keypad answers
+                if speech is None or collect is None:
+                    continue  # this port hears keys only: the keypad answers
+                try:
+                    answer = await self._ask(speech, asked, collect, action)
+                except (CallerGone, asyncio.CancelledError):
+                    raise
+                except Exception as exc:
+                    if isinstance(exc, ActionNotDone):
+                        self.log.warning("cannot listen (%s); asking with keys only", exc)
+                    else:
+                        self.log.exception("listening failed; asking with keys only")
+                    answer = await self._ask_with_keys(asked, collect)
+                continue
+            if speech is not None and isinstance(action, Play) and action.barge_in:
+                asked.append(action)
+                continue
+            if speech is not None and isinstance(action, CollectDigits):
+                collect = action
+                continue
             if isinstance(action, OfferCallback):
-                self.callback = True
-                self._note(action)
+                await self._book(action)
                 continue
             try:
                 if isinstance(action, Play):
@@ -343,6 +441,8 @@ class _ActiveCall:
                     typed = None
                 elif isinstance(action, LookupCustomer):
                     answer = LookupResult(customer=await self._lookup(action))
+                elif isinstance(action, EstimateWait):
+                    answer = self._estimate(action)
                 else:
                     await self._act(action)
             except (CallerGone, asyncio.CancelledError):
@@ -361,16 +461,64 @@ class _ActiveCall:
             return ActionFailed(reason=reason[:500], action=action.type)
         return self._awaited(typed, answer)
 
+    def _speech_port(self, actions: list[Action]) -> SpeechPort | None:
+        listen = next((action for action in actions if isinstance(action, Listen)), None)
+        port = self.port
+        if listen is None or not isinstance(port, SpeechPort) or not port.hears_speech(listen.language):
+            return None
+        return port
+
+    async def _ask(
+        self, port: SpeechPort, prompts: list[Play], collect: CollectDigits, listen: Listen
+    ) -> Event:
+        heard = await port.ask(
+            Question(
+                prompts=tuple(prompt_audio(play) for play in prompts),
+                phrases=listen.phrases,
+                language=listen.language,
+                max_digits=collect.max_digits,
+                terminator=collect.terminator,
+                timeout_ms=max(collect.timeout_ms, listen.timeout_ms),
+            )
+        )
+        digits = "".join(char for char in heard.digits if char in DTMF_KEYS)[:64]
+        if digits:
+            return DigitsReceived(digits=digits)
+        if not heard.spoke:
+            return NoInput()
+        self.recognition = {"engine": heard.engine, "latency_ms": heard.latency_ms}
+        if not heard.text:
+            return NoMatch()
+        return SpeechRecognised(text=heard.text[:1000], confidence=min(max(heard.confidence, 0.0), 1.0))
+
+    async def _ask_with_keys(self, prompts: list[Play], collect: CollectDigits) -> Event:
+        typed: str | None = None
+        for play in prompts:
+            if typed is not None:
+                break
+            try:
+                typed = await self.port.play(prompt_audio(play), escape_digits=DTMF_KEYS)
+            except ActionNotDone as exc:
+                self.log.warning("play failed: %s", exc)
+        return await self._collect(collect, typed)
+
     async def _act(self, action: Action) -> None:
         port = self.port
         if isinstance(action, EnqueueCall):
             self._note(action)
             self.in_handoff = True
+            opened = self.writer.opened_now()
             await port.enqueue(
                 queue=action.queue,
                 priority=action.priority,
                 skills=list(action.skills),
                 language=action.language,
+                context=QueueContext(
+                    customer_id=self.state.customer.customer_id if self.state.customer else None,
+                    interaction_id=opened.interaction_id if opened else None,
+                    collected=ivr_context(self.flow, self.state),
+                    progress=self._queue_progress,
+                ),
             )
             self.handed_off, self.in_handoff = True, False
         elif isinstance(action, Transfer):
@@ -393,6 +541,39 @@ class _ActiveCall:
             await port.hangup()
         else:
             raise TypeError(f"the runner does not know the action {action.type!r}")
+
+    def _estimate(self, action: EstimateWait) -> QueueWaitEstimated:
+        queues = self.runner.queues
+        forecast = queues.forecast(action.queue) if queues is not None else None
+        if forecast is None:
+            return QueueWaitEstimated(routed=False)
+        return QueueWaitEstimated(
+            routed=True,
+            minutes=forecast.minutes,
+            overflow=forecast.overflow,
+            reason=(forecast.reason or None) and forecast.reason[:32],
+        )
+
+    def _queue_progress(self, progress: QueueProgress) -> None:
+        if progress.what == "left" and progress.result == "caller hung up":
+            self.left_queue = True
+        node = self.at_node or self.state.node
+        self.writer.add(queue_touchpoint(progress, node=node, occurred_at=self.runner.clock()))
+
+    async def _book(self, action: OfferCallback) -> None:
+        booker = self.runner.callback_booker
+        if booker is not None:
+            context = ivr_context(self.flow, self.state)
+            context["node"] = self.at_node or context["node"]  # the offer's, not where the flow went next
+            try:
+                await booker.book_callback(action, self.call, context=context)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("the callback to %s could not be booked", action.number)
+                return
+        self.callback = True
+        self._note(action)
 
     async def _collect(self, action: CollectDigits, typed: str | None) -> Event:
         digits = typed or ""
@@ -427,6 +608,8 @@ class _ActiveCall:
             return answer or NoInput()
         if awaiting is Awaiting.LOOKUP:
             return answer or ActionFailed(reason="no lookup was made", action="lookup_customer")
+        if awaiting is Awaiting.ESTIMATE:
+            return answer or ActionFailed(reason="no estimate was made", action="estimate_wait")
         return None  # HANDOFF (the queue or transfer took the call) or NOTHING: the run is over
 
     # --- the timeline -----------------------------------------------------------------------------
@@ -439,7 +622,12 @@ class _ActiveCall:
             self.entered[action.node] = now
         elif action.node in self.entered:
             duration_ms = round((now - self.entered[action.node]) * 1000)
-        extra = {"recording": self.recording} if action.input == "recorded" and self.recording else None
+        extra: dict[str, Any] | None = None
+        if action.input == "recorded" and self.recording:
+            extra = {"recording": self.recording}
+        elif action.input in ("speech", "no-match") and self.recognition is not None:
+            extra = {key: value for key, value in self.recognition.items() if value is not None}
+            self.recognition = None
         try:
             touchpoint = step_touchpoint(
                 action, occurred_at=self.runner.clock(), duration_ms=duration_ms, extra=extra

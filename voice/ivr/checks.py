@@ -17,9 +17,11 @@ from voice.ivr.schema import (
     Flow,
     LookupNode,
     MenuNode,
+    QueueNode,
     SendLinkNode,
     SetLanguageNode,
 )
+from voice.ivr.wait_announcement import announces
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,17 @@ def check(flow: Flow, *, file: str) -> list[FlowProblem]:
                         f"rules.{i}.language",
                         f"{rule.language!r} is not one of the flow's languages",
                     )
+        if isinstance(node, QueueNode):
+            if node.overflow == node_id:
+                add(node_id, "overflow", "overflow must lead to another node (e.g. a callback offer)")
+            if node.announce_wait:
+                for language in flow.languages:
+                    if not announces(language):
+                        add(
+                            node_id,
+                            "announce_wait",
+                            f"no estimated-wait texts in {language!r} (there are for es and en)",
+                        )
         if isinstance(node, MenuNode):
             for field, message in _shared_phrases(node):
                 add(node_id, field, message)

@@ -14,6 +14,8 @@ The runner's side of it:
    - PROMPT: PromptFinished when the last Play or Record ends (DigitsReceived if a key ended it);
    - INPUT: DigitsReceived, SpeechRecognised, NoInput or NoMatch;
    - LOOKUP: LookupResult;
+   - ESTIMATE: QueueWaitEstimated (the ACD's estimated wait for a queue node that announces it or
+     may overflow: the node then overflows, or announces the wait and hands the call to the queue);
    - HANDOFF: nothing: the call is with a queue or transferred, unless that failed (ActionFailed);
    - NOTHING: the call is over.
 4. CallerHungUp whenever the caller hangs up.
@@ -33,6 +35,7 @@ from voice.ivr.actions import (
     Action,
     CollectDigits,
     EnqueueCall,
+    EstimateWait,
     Hangup,
     Listen,
     LookupCustomer,
@@ -54,6 +57,7 @@ from voice.ivr.events import (
     NoInput,
     NoMatch,
     PromptFinished,
+    QueueWaitEstimated,
     SpeechRecognised,
 )
 from voice.ivr.hours import is_holiday, is_open
@@ -79,6 +83,7 @@ from voice.ivr.schema import (
     SetLanguageNode,
     TransferNode,
 )
+from voice.ivr.wait_announcement import wait_text
 
 
 class Awaiting(StrEnum):
@@ -86,6 +91,7 @@ class Awaiting(StrEnum):
     PROMPT = "prompt"
     INPUT = "input"
     LOOKUP = "lookup"
+    ESTIMATE = "estimate"
     HANDOFF = "handoff"
 
 
@@ -105,6 +111,7 @@ class State(BaseModel):
     confirming: str | None = Field(default=None, description="menu option key awaiting a yes/no")
     variables: dict[str, str] = Field(default_factory=dict, description="collected digits by name")
     customer: CustomerInfo | None = None
+    overflowed: tuple[str, ...] = Field(default=(), description="queue nodes whose overflow was taken")
     finished: bool = Field(default=False, description="hung up, or handed to a queue or a transfer")
     awaiting: Awaiting = Awaiting.NOTHING
 
@@ -184,6 +191,13 @@ def _on_event(flow: Flow, state: State, node: Node, event: Event, out: list[Acti
         if isinstance(event, ActionFailed):
             out.append(_step(state, node, result=f"failed: {event.reason}"))
             return _enter(flow, state, node.on_failure or node.next, out)
+        return state
+    if isinstance(node, QueueNode):
+        if isinstance(event, QueueWaitEstimated):
+            return _on_estimate(flow, state, node, event, out)
+        if isinstance(event, ActionFailed):
+            out.append(_step(state, node, result=f"no estimate: {event.reason}"))
+            return _hand_off(flow, state, node, out, with_prompt=True)
         return state
     if isinstance(node, LookupNode):
         if isinstance(event, LookupResult):
@@ -272,6 +286,9 @@ def _enter(flow: Flow, state: State, node_id: str, out: list[Action]) -> State:
                 Record(mailbox=node.mailbox, max_seconds=node.max_seconds, beep=node.beep),
             ]
             return _awaiting(state, Awaiting.PROMPT)
+        elif isinstance(node, QueueNode) and node.estimates:
+            out += [_step(state, node), EstimateWait(queue=node.queue)]
+            return _awaiting(state, Awaiting.ESTIMATE)
         else:
             out.append(_step(state, node))
             return _hand_off(flow, state, node, out, with_prompt=True)
@@ -289,9 +306,12 @@ def _hand_off(
     out: list[Action],
     *,
     with_prompt: bool,
+    announce: str | None = None,
 ) -> State:
     if with_prompt and node.prompt is not None:
         out.append(_play(flow, state, node.prompt, barge_in=False))
+    if announce is not None:
+        out.append(Play(text=announce, audio=None, language=state.language, barge_in=False))
     if isinstance(node, QueueNode):
         out.append(
             EnqueueCall(
@@ -304,6 +324,33 @@ def _hand_off(
         out.append(Hangup())
         return state.model_copy(update={"finished": True, "awaiting": Awaiting.NOTHING})
     return state.model_copy(update={"finished": True, "awaiting": Awaiting.HANDOFF})
+
+
+def _on_estimate(
+    flow: Flow, state: State, node: QueueNode, event: QueueWaitEstimated, out: list[Action]
+) -> State:
+    """Overflow instead of joining, once per node (a caller back from the overflow chose to hold);
+    otherwise join, after the announcement of the wait when the node makes one."""
+    if (
+        event.routed
+        and event.overflow
+        and node.overflow is not None
+        and state.node is not None
+        and state.node not in state.overflowed
+    ):
+        out.append(_step(state, node, result=f"overflow: {event.reason or 'advised'}"))
+        state = state.model_copy(update={"overflowed": (*state.overflowed, state.node)})
+        return _enter(flow, state, node.overflow, out)
+    announce = None
+    if event.routed:  # (Asterisk's own queues have no estimate: nothing to note)
+        if event.minutes is None:
+            result = "no estimate"
+        else:
+            result = f"estimated wait {event.minutes} min"
+            if node.announce_wait:
+                announce = wait_text(state.language, event.minutes)
+        out.append(_step(state, node, result=result))
+    return _hand_off(flow, state, node, out, with_prompt=True, announce=announce)
 
 
 def _handoff_failed(
@@ -515,8 +562,12 @@ def _heard(event: DigitsReceived | SpeechRecognised) -> tuple[str | None, str | 
     return "speech", event.text, event.confidence
 
 
-def _mask(digits: str) -> str:
+def masked(digits: str) -> str:
+    """A sensitive number as the timeline (and an agent's screen) may show it: the last 4 digits."""
     return "*" * max(len(digits) - 4, 0) + digits[-4:] if len(digits) > 4 else "*" * len(digits)
+
+
+_mask = masked
 
 
 def _number(state: State, variable: str | None) -> str | None:

@@ -63,6 +63,16 @@ class LookupResult(_Event):
     customer: CustomerInfo | None = Field(description="None: nobody has that number")
 
 
+class QueueWaitEstimated(_Event):
+    """The ACD's answer to EstimateWait."""
+
+    type: Literal["queue_wait_estimated"] = "queue_wait_estimated"
+    routed: bool = Field(description="the ACD routes this queue; False: no estimate (e.g. Asterisk's queue)")
+    minutes: int | None = Field(default=None, ge=0, description="rounded up; None: unknown (nobody serving)")
+    overflow: bool = Field(default=False, description="the ACD advises not joining: offer the alternatives")
+    reason: str | None = Field(default=None, max_length=32, description="no_agents, queue_full, long_wait")
+
+
 class ActionFailed(_Event):
     type: Literal["action_failed"] = "action_failed"
     reason: str = Field(max_length=500)
@@ -81,6 +91,7 @@ Event = Annotated[
     | NoInput
     | NoMatch
     | LookupResult
+    | QueueWaitEstimated
     | ActionFailed
     | CallerHungUp,
     Field(discriminator="type"),

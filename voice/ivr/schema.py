@@ -329,15 +329,37 @@ class SetLanguageNode(_Node):
 
 
 class QueueNode(_Node):
+    """Hands the call to an agent queue: Centralita's own ACD when it has a queue of that name, else
+    Asterisk's Queue() (see voice.agi.ivr_port).
+
+    With `announce_wait` or `overflow` the estimated wait is asked for first (Centralita's queues
+    only): `overflow` is where the call goes instead of joining when the ACD advises it (the wait is
+    above the queue's threshold, the queue is full, nobody who could answer is logged in), e.g. a
+    callback offer; a caller who comes back to this node from there (declined the offer) joins.
+    `announce_wait` says "your estimated wait is about N minutes" (voice.ivr.wait_announcement)
+    after `prompt`, before joining."""
+
     kind: Literal[NodeKind.QUEUE]
     queue: Name
     priority: int = Field(default=0, ge=0, le=10, description="higher is answered first")
     skills: list[Name] = Field(default_factory=list)
     prompt: Prompt | None = None
+    announce_wait: bool = Field(default=False, description="say the estimated wait before joining")
+    overflow: NodeId | None = Field(
+        default=None, description="where to go instead of joining when the ACD advises overflow"
+    )
     on_failure: NodeId | None = Field(default=None, description="if the queue refuses the call; else hang up")
 
+    @property
+    def estimates(self) -> bool:
+        """Whether the engine asks for the estimated wait before joining."""
+        return self.announce_wait or self.overflow is not None
+
     def edges(self) -> list[tuple[str, str]]:
-        return [("on_failure", self.on_failure)] if self.on_failure else []
+        found = [("on_failure", self.on_failure)] if self.on_failure else []
+        if self.overflow:
+            found.append(("overflow", self.overflow))
+        return found
 
     def prompts(self) -> list[tuple[str, dict[str, PromptVariant]]]:
         return [("prompt", self.prompt)] if self.prompt else []

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from voice.prompts import PromptAudio
 
@@ -50,6 +51,67 @@ class CallInfo:
     flow: str = ""  # the flow the call asked for
 
 
+@dataclass(frozen=True, slots=True)
+class QueueProgress:
+    """What happened to a call in one of Centralita's own queues, as the port tells the runner:
+    `agent_connected` (an agent answered) and `left` (the call left the queue: `result` says how)."""
+
+    what: Literal["agent_connected", "left"]
+    queue: str
+    waited_s: float
+    agent: str | None = None
+    result: str | None = None  # left: "answered", "max_wait", "caller hung up", ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueContext:
+    """What the IVR hands a queue with the call: who the customer is and what the IVR collected (for the
+    agent's screen pop), and where to report what happens in the queue (for the call's timeline)."""
+
+    customer_id: int | None = None
+    interaction_id: int | None = None
+    collected: Mapping[str, str] = field(default_factory=dict)  # flow, node, language, variables
+    progress: Callable[[QueueProgress], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question put to the caller by voice: the prompts (the caller may interrupt them by speaking or
+    by pressing a key), then listening for an answer said with one of `phrases` or keyed."""
+
+    prompts: tuple[PromptAudio, ...]
+    phrases: Mapping[str, Sequence[str]]  # answer key -> what it may be said with
+    language: str
+    max_digits: int
+    terminator: str | None
+    timeout_ms: int  # no speech and no key this long after the prompts: no input
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """What came of a Question. Keys win over speech; nothing at all is no input."""
+
+    digits: str = ""
+    spoke: bool = False  # the caller said something (even if nothing in the grammar)
+    text: str = ""  # what was recognised in the grammar; "" when the caller spoke: a no-match
+    confidence: float = 0.0
+    engine: str = ""  # which recogniser, e.g. "pocketsphinx-en", for the timeline
+    latency_ms: int | None = None  # from the end of the caller's speech to the final result
+
+
+@runtime_checkable
+class SpeechPort(Protocol):
+    """A voice port that can also listen for speech (AudioSocket, a recording, a test's script)."""
+
+    def hears_speech(self, language: str) -> bool:
+        """Whether speech in `language` can be recognised on this call; if not, keys only."""
+        ...
+
+    async def ask(self, question: Question) -> Heard:
+        """Play the question's prompts, stopping them when the caller speaks or keys, and listen."""
+        ...
+
+
 class VoicePort(Protocol):
     """One call's audio and keypad. Never called twice at once for the same call."""
 
@@ -65,7 +127,15 @@ class VoicePort(Protocol):
         "" when nothing was pressed."""
         ...
 
-    async def enqueue(self, *, queue: str, priority: int, skills: list[str], language: str) -> None:
+    async def enqueue(
+        self,
+        *,
+        queue: str,
+        priority: int,
+        skills: list[str],
+        language: str,
+        context: QueueContext | None = None,
+    ) -> None:
         """Hand the call to an agent queue. Returns (or raises CallerGone) once the call is done with the
         queue; raises ActionNotDone if the queue did not take the call (full, no agents, timed out)."""
         ...
@@ -98,7 +168,18 @@ class HangUp:
     """The caller hangs up during whatever comes next."""
 
 
-CallerMove = str | Barge | HangUp  # a str answers the next collect_digits ("" = silence)
+@dataclass(frozen=True, slots=True)
+class Say:
+    """The caller answers the next question by speech; `text` is what the recogniser makes of it
+    ("" = it heard speech but nothing in the grammar: a no-match)."""
+
+    text: str
+    confidence: float = 0.9
+    engine: str = "fake"
+    latency_ms: int = 120
+
+
+CallerMove = str | Barge | HangUp | Say  # a str answers the next collect_digits or question ("" = silence)
 
 HandoffResult = Literal["answered", "refused"]  # answered: the conversation ends with a hang-up
 
@@ -109,7 +190,9 @@ class FakeVoicePort:
 
     - `"123"` (or `""` for silence) answers the next `collect_digits`; prompts before it play to the end;
     - `Barge("1")` stops the next prompt that has escape digits, returning "1";
-    - `HangUp()` makes the next command raise CallerGone, and every command after it.
+    - `HangUp()` makes the next command raise CallerGone, and every command after it;
+    - `Say("billing")` answers the next question by speech (only with `speech_languages`: a port that
+      hears speech in those languages asks questions with `ask`; a key move answers `ask` too).
 
     When the moves run out the caller hangs up. `hang_up_during=("play", 2)`: the caller hangs up during
     the second prompt. `missing` prompt files raise ActionNotDone; `queue`/`transfer_result` say how a
@@ -124,8 +207,10 @@ class FakeVoicePort:
     transfer_result: HandoffResult = "answered"
     failures: dict[str, BaseException] = field(default_factory=dict)
     hold: asyncio.Event | None = None  # when set: enqueue/transfer wait for it (a long queue wait)
+    speech_languages: frozenset[str] = frozenset()  # primary subtags; empty: keys only (no `ask`)
     calls: list[tuple[object, ...]] = field(default_factory=list)
     played: list[PromptAudio] = field(default_factory=list)
+    queue_contexts: list[QueueContext | None] = field(default_factory=list)
     gone: bool = False
     _pending: deque[CallerMove] = field(init=False)
 
@@ -165,7 +250,42 @@ class FakeVoicePort:
             move = move.split(terminator, 1)[0]
         return move[:max_digits]
 
-    async def enqueue(self, *, queue: str, priority: int, skills: list[str], language: str) -> None:
+    def hears_speech(self, language: str) -> bool:
+        return language.split("-")[0] in self.speech_languages
+
+    async def ask(self, question: Question) -> Heard:
+        self._enter("ask", tuple(prompt.file for prompt in question.prompts), question.language)
+        self.played.extend(question.prompts)
+        if self._pending and isinstance(self._pending[0], Barge):
+            return Heard(digits=self._take_barge().digit)
+        if not self._pending:
+            self._hang_up()
+        move = self._pending.popleft()
+        if isinstance(move, HangUp):
+            self._hang_up()
+        if isinstance(move, Say):
+            return Heard(
+                spoke=True,
+                text=move.text,
+                confidence=move.confidence if move.text else 0.0,
+                engine=move.engine,
+                latency_ms=move.latency_ms,
+            )
+        assert isinstance(move, str)
+        if question.terminator and question.terminator in move:
+            move = move.split(question.terminator, 1)[0]
+        return Heard(digits=move[: question.max_digits])
+
+    async def enqueue(
+        self,
+        *,
+        queue: str,
+        priority: int,
+        skills: list[str],
+        language: str,
+        context: QueueContext | None = None,
+    ) -> None:
+        self.queue_contexts.append(context)
         self._enter("enqueue", queue, priority, tuple(skills), language)
         await self._hand_off(self.queue, f"queue {queue}: FULL")
 
@@ -196,6 +316,11 @@ class FakeVoicePort:
             raise failure
         if self._pending and isinstance(self._pending[0], HangUp):
             self._hang_up()
+
+    def _take_barge(self) -> Barge:
+        move = self._pending.popleft()
+        assert isinstance(move, Barge)
+        return move
 
     def _hang_up(self) -> None:
         self.gone = True

@@ -18,7 +18,7 @@ from voice.ivr.call_runner import CallReport, CallRunner
 from voice.ivr.events import CustomerInfo
 from voice.ivr.loader import load_flows
 from voice.ivr.schema import Flow, LinkChannel, LookupBy
-from voice.ivr.voice_port import ActionNotDone, Barge, CallInfo, FakeVoicePort
+from voice.ivr.voice_port import ActionNotDone, Barge, CallInfo, FakeVoicePort, Say
 from voice.prompts import audio_name, flow_prompts, prompt_name
 
 FLOWS = load_flows(Path(__file__).resolve().parents[3] / "ivr_flows")
@@ -391,3 +391,65 @@ def test_a_call_cancelled_in_the_ivr_is_closed_as_failed() -> None:
 
     asyncio.run(main())
     assert journal.only().outcome is Outcome.FAILED
+
+
+# --- speech -------------------------------------------------------------------------------------------
+
+
+def test_a_caller_says_billing_and_the_step_records_what_was_heard_by_which_engine() -> None:
+    port = FakeVoicePort(moves=[Say("billing please", 0.8, "pocketsphinx-en", 140)], speech_languages={"en"})
+    report, journal = run(SUPPORT, port, now=LONDON_TUESDAY_11)
+    asked = [call for call in port.calls if call[0] == "ask"]
+    assert len(asked) == 1 and asked[0][2] == "en"
+    assert "collect_digits" not in port.commands()  # the question listened for keys and speech at once
+    assert port.calls[-1][:2] == ("enqueue", "billing")
+    assert report.outcome is Outcome.TRANSFERRED
+    choice = step_at(journal, "speech", "main_menu")
+    assert (choice.text, choice.confidence, choice.attributes["result"]) == (
+        "billing please",
+        0.8,
+        "option 2",
+    )
+    assert choice.attributes["engine"] == "pocketsphinx-en"
+    assert choice.attributes["latency_ms"] == 140
+
+
+def test_keys_still_answer_a_question_asked_by_voice() -> None:
+    port = FakeVoicePort(moves=["2"], speech_languages={"en"})
+    _, journal = run(SUPPORT, port, now=LONDON_TUESDAY_11)
+    assert port.calls[-1][:2] == ("enqueue", "billing")
+    assert step_at(journal, "menu_choice", "main_menu").input == "2"
+
+
+def test_speech_outside_the_grammar_is_a_no_match_and_the_menu_asks_again() -> None:
+    port = FakeVoicePort(moves=[Say(""), Say("sales")], speech_languages={"en"})
+    run(SUPPORT, port, now=LONDON_TUESDAY_11)
+    asked = [call for call in port.calls if call[0] == "ask"]
+    assert len(asked) == 2
+    assert any("didn" in (prompt.text or "") for prompt in port.played)  # the no-match prompt
+    assert port.calls[-1][:2] == ("transfer", SUPPORT.nodes["sales_transfer"].target)  # type: ignore[union-attr]
+
+
+def test_unsure_speech_is_confirmed_by_voice_before_it_counts() -> None:
+    port = FakeVoicePort(moves=[Say("billing", 0.3), Say("yes")], speech_languages={"en"})
+    _, journal = run(SUPPORT, port, now=LONDON_TUESDAY_11)
+    assert port.calls[-1][:2] == ("enqueue", "billing")
+    results = [step.attributes.get("result") for step in journal.only().steps if step.node == "main_menu"]
+    assert "confirm option 2" in results and "option 2 (confirmed)" in results
+
+
+def test_a_port_without_the_callers_language_asks_with_keys_only() -> None:
+    port = FakeVoicePort(moves=["2"], speech_languages={"es"})
+    run(SUPPORT, port, now=LONDON_TUESDAY_11)
+    assert "ask" not in port.commands() and "collect_digits" in port.commands()
+
+
+def test_a_question_that_cannot_be_heard_is_asked_again_with_keys(caplog: pytest.LogCaptureFixture) -> None:
+    port = FakeVoicePort(
+        moves=["2"], speech_languages={"en"}, failures={"ask": ActionNotDone("AudioSocket() did not connect")}
+    )
+    run(SUPPORT, port, now=LONDON_TUESDAY_11)
+    after = port.commands()[port.commands().index("ask") + 1 :]
+    assert after[:2] == ["play", "collect_digits"]  # the same prompt, then the keypad
+    assert port.calls[-1][:2] == ("enqueue", "billing")
+    assert "asking with keys only" in caplog.text

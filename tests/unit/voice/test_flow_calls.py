@@ -11,6 +11,7 @@ import pytest
 from voice.ivr.actions import (
     Action,
     EnqueueCall,
+    EstimateWait,
     Hangup,
     Listen,
     LookupCustomer,
@@ -31,6 +32,7 @@ from voice.ivr.events import (
     LookupResult,
     NoInput,
     PromptFinished,
+    QueueWaitEstimated,
     SpeechRecognised,
 )
 from voice.ivr.loader import load_flows
@@ -50,16 +52,31 @@ CARD = "4539578763621486"
 
 
 class Call:
-    """The runner's view: send an event, get the actions, look at the state."""
+    """The runner's view: send an event, get the actions, look at the state.
 
-    def __init__(self, flow: Flow, *, caller: str = CALLER, now: datetime = MADRID_MONDAY_10) -> None:
+    A queue node asking for the estimated wait is answered with `acd` at once (by default as a runner
+    without Centralita's ACD answers: not routed), so the actions sent back include what followed it."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        caller: str = CALLER,
+        now: datetime = MADRID_MONDAY_10,
+        acd: QueueWaitEstimated | None = None,
+    ) -> None:
         self.flow = flow
         self.state = State()
         self.actions: list[Action] = []
+        self.acd = acd or QueueWaitEstimated(routed=False)
         self.send(CallStarted(caller_number=caller, called_number="+34910000000", now=now))
 
     def send(self, event: Event) -> list[Action]:
         self.state, actions = step(self.flow, self.state, event)
+        while self.state.awaiting is Awaiting.ESTIMATE:
+            assert isinstance(actions[-1], EstimateWait)
+            self.state, more = step(self.flow, self.state, self.acd)
+            actions = [*actions, *more]
         self.actions.extend(actions)
         return actions
 

@@ -24,6 +24,7 @@ from voice.ivr.events import (
     NoInput,
     NoMatch,
     PromptFinished,
+    QueueWaitEstimated,
     SpeechRecognised,
 )
 from voice.ivr.loader import load_flows, parse_flow
@@ -34,6 +35,7 @@ AWAITED_AT = {
     Awaiting.PROMPT: {NodeKind.PLAY, NodeKind.RECORD, NodeKind.SEND_LINK},
     Awaiting.INPUT: {NodeKind.MENU, NodeKind.COLLECT, NodeKind.CALLBACK_OFFER},
     Awaiting.LOOKUP: {NodeKind.LOOKUP},
+    Awaiting.ESTIMATE: {NodeKind.QUEUE},
 }
 
 # Words the flows listen for, so that random speech often means something.
@@ -73,9 +75,16 @@ events: st.SearchStrategy[Event] = st.one_of(
     st.just(NoMatch()),
     st.builds(LookupResult, customer=st.none() | customers),
     st.builds(
+        QueueWaitEstimated,
+        routed=st.booleans(),
+        minutes=st.none() | st.integers(0, 90),
+        overflow=st.booleans(),
+        reason=st.sampled_from([None, "no_agents", "queue_full", "long_wait"]),
+    ),
+    st.builds(
         ActionFailed,
         reason=st.text(max_size=20),
-        action=st.sampled_from(["", "play", "send_link", "transfer"]),
+        action=st.sampled_from(["", "play", "send_link", "transfer", "estimate_wait"]),
     ),
     st.just(CallerHungUp()),
     st.builds(
@@ -99,6 +108,14 @@ def plausible(flow: Flow, state: State) -> st.SearchStrategy[Event]:
         fitting: st.SearchStrategy[Event] = st.just(PromptFinished())
     elif state.awaiting is Awaiting.LOOKUP:
         fitting = st.builds(LookupResult, customer=st.none() | customers)
+    elif state.awaiting is Awaiting.ESTIMATE:
+        fitting = st.builds(
+            QueueWaitEstimated,
+            routed=st.booleans(),
+            minutes=st.none() | st.integers(0, 90),
+            overflow=st.booleans(),
+            reason=st.just("no_agents"),
+        )
     elif state.awaiting is Awaiting.INPUT:
         node = flow.nodes[state.node or ""]
         keys = sorted(node.options) if isinstance(node, MenuNode) else ["1", "2"]
@@ -157,6 +174,8 @@ def silence(state: State) -> Event:
         Awaiting.PROMPT: PromptFinished(),
         Awaiting.INPUT: NoInput(),
         Awaiting.LOOKUP: LookupResult(customer=None),
+        # Nobody answers in the queues either: always overflow, which must not loop for ever.
+        Awaiting.ESTIMATE: QueueWaitEstimated(routed=True, overflow=True, reason="no_agents"),
     }
     return answers.get(state.awaiting, PromptFinished())
 
