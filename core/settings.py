@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     # machine sees it): speech turns stream prompts over AudioSocket themselves and read them from
     # here; unset or missing a file, they are rendered with espeak-ng (and cached in memory).
     prompts_dir: Path | None = None
+    # Files Asterisk records — call recordings (MixMonitor), voicemail, speech turns recorded without
+    # AudioSocket — go to `asterisk_recordings_path` as Asterisk sees it, and Centralita reads them at
+    # `asterisk_recordings_dir` (the same directory, mounted here: a shared volume). Unset: Centralita
+    # cannot read them (no recording downloads, no voicemail transcription, no recorded speech turns).
+    asterisk_recordings_dir: Path | None = None
+    asterisk_recordings_path: str = "/var/spool/asterisk/centralita"
     # Inbound routing (routing/): every screen pop is also POSTed as JSON to this URL (an external
     # CRM), off the call's path, retried a few times with back-off; unset: no webhook.
     screen_pop_webhook_url: str | None = Field(default=None, pattern=r"^https?://")

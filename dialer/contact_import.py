@@ -858,6 +858,11 @@ class _Columns:
         return self.names[self.phone]
 
 
+# The key under which the dialer keeps its own notes in a contact's attributes (a preview reservation):
+# a column of that name would be overwritten, so it is refused.
+RESERVED_ATTRIBUTE = "@dialer"
+
+
 def _header_key(name: str) -> str:
     return _HEADER_SEPARATORS.sub("_", fold(name)).strip("_")
 
@@ -874,6 +879,11 @@ def _map_header(fields: list[str], options: ImportOptions) -> _Columns:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ContactImportError(f"the header names a column twice: {', '.join(repeated)}", line=1)
+    if RESERVED_ATTRIBUTE in names:
+        raise ContactImportError(
+            f"the column name {RESERVED_ATTRIBUTE!r} is reserved for the dialer's notes: rename the column",
+            line=1,
+        )
     explicit = dict(options.columns or {})
     missing = sorted(set(explicit) - set(names))
     if missing:

@@ -11,7 +11,6 @@ A failing call is logged with its channel and uniqueid and never touches another
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -19,14 +18,12 @@ from typing import Any
 from voice.agi.errors import AgiChannelGone, AgiError, AgiTimeout
 from voice.agi.protocol import DEFAULT_PORT, AgiEnvironment
 from voice.agi.session import AgiSession, AgiTimeouts, StreamTransport
+from voice.peer_addresses import LOOPBACK, PeerAllowList, bound_addresses, describe_address
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[AgiSession], Awaitable[None]]
 Router = Callable[[AgiEnvironment], Handler | None]
-
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-LOOPBACK = ("127.0.0.1", "::1")
 
 
 async def hang_up_politely(session: AgiSession) -> None:
@@ -56,9 +53,7 @@ class FastAgiServer:
         self._backlog = backlog
         self._host = host
         self._port = port
-        self._allowed: tuple[IpNetwork, ...] = tuple(
-            ipaddress.ip_network(peer, strict=False) for peer in allowed_peers
-        )
+        self._allowed = PeerAllowList(allowed_peers)
         self._fallback = fallback
         self._timeouts = timeouts
         self._server: asyncio.Server | None = None
@@ -76,13 +71,11 @@ class FastAgiServer:
             reuse_port=self._reuse_port or None,
             backlog=self._backlog,
         )
-        logger.info("FastAGI server listening on %s", ", ".join(map(_address, self.addresses)))
+        logger.info("FastAGI server listening on %s", ", ".join(map(describe_address, self.addresses)))
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        if self._server is None:
-            return []
-        return [socket.getsockname()[:2] for socket in self._server.sockets]
+        return bound_addresses(self._server)
 
     @property
     def port(self) -> int:
@@ -124,20 +117,14 @@ class FastAgiServer:
     # --- one connection ---------------------------------------------------------------------------
 
     def is_allowed(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host.split("%", 1)[0])  # drop an IPv6 scope id
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # a dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d
-        return any(address in network for network in self._allowed)
+        return self._allowed.allows(host)
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) else ""
         if self._stopping or not self.is_allowed(host):
             why = "server stopping" if self._stopping else "address not in the allow-list"
-            logger.warning("FastAGI connection from %s refused: %s", _address(peer), why)
+            logger.warning("FastAGI connection from %s refused: %s", describe_address(peer), why)
             writer.transport.abort()  # at once, without reading or sending a byte
             return
         task = asyncio.current_task()
@@ -145,7 +132,7 @@ class FastAgiServer:
         self._calls.add(task)
         transport = StreamTransport(reader, writer)
         try:
-            await self._serve(transport, _address(peer))
+            await self._serve(transport, describe_address(peer))
         except asyncio.CancelledError:
             # Our own stop() cancelled the call after the grace period. Ending quietly matters on
             # Python 3.11, whose stream callback reports a cancelled handler task as an error.
@@ -195,10 +182,3 @@ class FastAgiServer:
             raise
         else:
             logger.debug("FastAGI call finished: %s", call)
-
-
-def _address(peer: object) -> str:
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        host, port = peer[0], peer[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(peer)

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import time
 import uuid
@@ -65,12 +64,11 @@ from voice.audiosocket.protocol import (
     audio_frames,
     encode,
 )
+from voice.peer_addresses import LOOPBACK, PeerAllowList, bound_addresses, describe_address
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9092
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-LOOPBACK = ("127.0.0.1", "::1")
 _READ_CHUNK = 65536
 
 
@@ -297,9 +295,7 @@ class AudioSocketServer:
         """`allowed_peers` holds addresses or networks ("10.0.0.5", "10.0.0.0/24") of the Asterisk hosts."""
         self._host = host
         self._port = port
-        self._allowed: tuple[IpNetwork, ...] = tuple(
-            ipaddress.ip_network(peer, strict=False) for peer in allowed_peers
-        )
+        self._allowed = PeerAllowList(allowed_peers)
         self._timeouts = timeouts
         self._pacing = pacing
         # Like FastAGI: a burst of calls overflows asyncio's default accept queue (100), and Asterisk
@@ -318,13 +314,11 @@ class AudioSocketServer:
         self._server = await asyncio.start_server(
             self._on_connection, self._host, self._port, backlog=self._backlog
         )
-        logger.info("AudioSocket server listening on %s", ", ".join(map(_address, self.addresses)))
+        logger.info("AudioSocket server listening on %s", ", ".join(map(describe_address, self.addresses)))
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        if self._server is None:
-            return []
-        return [socket.getsockname()[:2] for socket in self._server.sockets]
+        return bound_addresses(self._server)
 
     @property
     def port(self) -> int:
@@ -388,13 +382,7 @@ class AudioSocketServer:
         return pending
 
     def is_allowed(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host.split("%", 1)[0])  # drop an IPv6 scope id
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # a dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d
-        return any(address in network for network in self._allowed)
+        return self._allowed.allows(host)
 
     def _forget(self, pending: PendingLink) -> None:
         if self._expected.get(pending.uuid) is pending:
@@ -407,21 +395,21 @@ class AudioSocketServer:
         host = peer[0] if isinstance(peer, tuple) else ""
         if self._stopping or not self.is_allowed(host):
             why = "server stopping" if self._stopping else "address not in the allow-list"
-            logger.warning("AudioSocket connection from %s refused: %s", _address(peer), why)
+            logger.warning("AudioSocket connection from %s refused: %s", describe_address(peer), why)
             writer.transport.abort()  # at once, without reading or sending a byte
             return
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
         try:
-            await self._serve(reader, writer, _address(peer))
+            await self._serve(reader, writer, describe_address(peer))
         except asyncio.CancelledError:
             # Our own stop() cancelled it. Ending quietly matters on Python 3.11, whose stream callback
             # reports a cancelled handler task as an error.
             if not self._stopping:
                 raise
         except Exception:
-            logger.exception("AudioSocket connection from %s failed", _address(peer))
+            logger.exception("AudioSocket connection from %s failed", describe_address(peer))
         finally:
             writer.close()
             self._connections.discard(task)
@@ -547,13 +535,6 @@ class AudioSocketServer:
         elif isinstance(frame, UuidFrame):
             logger.warning("AudioSocket %s: a second UUID frame; closing", link)
         return False  # a hang-up, an error or a second UUID: the link is over
-
-
-def _address(peer: object) -> str:
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        host, port = peer[0], peer[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(peer)
 
 
 __all__ = [

@@ -312,6 +312,8 @@ def test_a_quote_never_closed_is_a_broken_row_at_the_end_or_an_error_when_it_run
         (b"\xef\xbb\xbf", None, "the file is empty"),
         (b"name,email\nAna,ana@example.com\n", None, r"no phone column in the header \(name, email\)"),
         (b"phone,name,name\n", None, "names a column twice: name"),
+        # The dialer keeps its notes (a preview reservation) under this key of the contact's attributes.
+        (b"phone,@dialer\n", None, "'@dialer' is reserved"),
         (b"phone,mobile\n", None, "columns 'phone' and 'mobile' are both the phone"),
         (
             b"phone\n",
