@@ -15,6 +15,7 @@ from api.routers import callbacks as callbacks_api
 from api.routers import messages as messages_api
 from api.routers import pages as pages_api
 from api.routers import queues as queues_api
+from api.routers import recordings as recordings_api
 from api.routers import reports as reports_api
 from api.routers import stats as stats_api
 from api.routers import webhooks as webhooks_api
@@ -66,6 +67,7 @@ def create_app(
     app.include_router(stats_api.router, prefix="/api/v1")
     app.include_router(reports_api.router, prefix="/api/v1")
     app.include_router(callbacks_api.router, prefix="/api/v1")
+    app.include_router(recordings_api.router, prefix="/api/v1")
     app.include_router(stats_api.metrics_router)
     pages_api.install(app)  # /wallboard, /journey-map, /customers/{id}, /sign-in and /static
     install_error_handlers(app)

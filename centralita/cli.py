@@ -21,6 +21,7 @@ from centralita.container import Container, build
 from centralita.demo_cli import demo_app
 from centralita.models_cli import models_app
 from centralita.prompts_cli import prompts_app
+from centralita.recordings_cli import recordings_app
 from centralita.settings_loading import settings_or_exit
 from core import migrate
 from core.auth import service as keys
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
     from centralita.container import AriServices, SpeechServices
     from dialer.supervisor import DialerSupervisor
+    from routing.recording_retention import RetentionSchedule
     from voice.agi.server import FastAgiServer
     from voice.ivr.call_runner import CallRunner
 
@@ -52,6 +54,7 @@ app.add_typer(prompts_app, name="prompts")
 app.add_typer(models_app, name="models")
 app.add_typer(asterisk_app, name="asterisk")
 app.add_typer(demo_app, name="demo")
+app.add_typer(recordings_app, name="recordings")
 
 # How long `serve` lets running calls finish after Ctrl-C / SIGTERM before cutting them off.
 DRAIN_SECONDS = 10.0
@@ -171,7 +174,10 @@ def _run_worker(
     try:
         # uvicorn's loop factory: uvloop when installed, for the API and the FastAGI server alike.
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as event_loop:
-            event_loop.run(_serve(_api_server(config), agi, runner, sockets, ari_services, dialer, speech))
+            retention = container.recording_retention() if ari else None  # one process deletes
+            event_loop.run(
+                _serve(_api_server(config), agi, runner, sockets, ari_services, dialer, speech, retention)
+            )
     except OSError as exc:
         typer.echo(f"error: cannot listen for FastAGI or AudioSocket calls: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -269,6 +275,7 @@ async def _serve(
     ari: AriServices | None = None,
     dialer: DialerSupervisor | None = None,
     speech: SpeechServices | None = None,
+    retention: RetentionSchedule | None = None,
 ) -> None:
     """The servers on one event loop (and the IVR over ARI, if any). The first Ctrl-C/SIGTERM stops new
     calls and requests and lets calls in progress finish for DRAIN_SECONDS; a second one stops the API
@@ -277,13 +284,20 @@ async def _serve(
     if speech is not None:
         await speech.start()  # before FastAGI: a call must never ask a listener that is not there
         log = logging.getLogger("centralita")
-        log.info("speech recognition: %s; AudioSocket at %s", speech.pool.spec.name, speech.listener.address)
+        where = "no AudioSocket"
+        if speech.audiosocket is not None:
+            where = f"AudioSocket at {speech.listener.address}"
+        if speech.listener.recorded is not None:
+            where += f"; recorded turns in {speech.listener.recorded.mount.local_dir}"
+        log.info("speech recognition: %s; %s", speech.pool.spec.name, where)
     await agi.start()  # first, so a taken AGI port fails before the API says it is up
     events = await ari.start() if ari is not None else None
     if events is not None:
         events.add_done_callback(_ari_stream_ended)
     if dialer is not None:
         await dialer.start()
+    if retention is not None:
+        retention.start()  # the recording retention job, once a day
     stopping: list[asyncio.Task[None]] = []
 
     async def stop_calls() -> None:
@@ -315,6 +329,8 @@ async def _serve(
         if events is not None:
             await asyncio.gather(events, return_exceptions=True)
         await runner.drain(timeout=DRAIN_SECONDS)
+        if retention is not None:
+            await retention.stop()
 
 
 def _ari_stream_ended(task: asyncio.Task[None]) -> None:

@@ -33,8 +33,12 @@ from routing.callbacks import IvrCallbackBooker
 from routing.crm_webhook import ScreenPopWebhook
 from routing.ivr_queues import IvrQueues
 from routing.live_queues import AgentConnector, FakeAgentConnector
+from routing.preferred_agent import CaseAgentPreference
+from routing.recording_asterisk import AriBridgeRecorder
+from routing.recording_calls import CampaignRecording, QueueRecording, TimelineRecordingNotes
+from routing.recording_retention import RetentionSchedule
 from routing.runtime import InboundRouting
-from voice.agi.ivr_port import ivr_router
+from voice.agi.ivr_port import ivr_router, voicemail_recordings
 from voice.agi.server import FastAgiServer
 from voice.ari.client import AriClient
 from voice.ari.events_stream import AriEventStream
@@ -50,7 +54,9 @@ from voice.speech.engines import engine_spec
 from voice.speech.listener import SpeechListener
 from voice.speech.prompt_pcm import PromptSoundLibrary
 from voice.speech.recognition_pool import RecognitionPool
+from voice.speech.recorded_turn import RecordedTurns, recordings_mount
 from voice.speech.silero_vad import SileroDetector
+from voice.speech.voicemail_transcripts import VoicemailTranscriber
 from voice.text_to_speech import EspeakSynthesizer, SynthesisError, Synthesizer
 
 log = logging.getLogger(__name__)
@@ -93,19 +99,22 @@ class SpeechServices:
     """Speech turns, as `serve` runs them: the AudioSocket server calls' audio arrives at, the
     recognition workers, and the listener the FastAGI port asks questions through."""
 
-    audiosocket: AudioSocketServer
+    audiosocket: AudioSocketServer | None  # None: CENTRALITA_AUDIOSOCKET_ENABLED=false
     pool: RecognitionPool
     listener: SpeechListener
     advertised_host: str
+    transcriber: VoicemailTranscriber | None = None  # with a shared recordings directory
 
     async def start(self) -> None:
         await self.pool.start()  # loads the models: a broken one fails here, before calls come
-        await self.audiosocket.start()
-        if not self.listener.address:  # an ephemeral port (0): advertise the one bound
-            self.listener.address = f"{self.advertised_host}:{self.audiosocket.port}"
+        if self.audiosocket is not None:
+            await self.audiosocket.start()
+            if not self.listener.address:  # an ephemeral port (0): advertise the one bound
+                self.listener.address = f"{self.advertised_host}:{self.audiosocket.port}"
 
     async def stop(self, grace_seconds: float) -> None:
-        await self.audiosocket.stop(grace_seconds)
+        if self.audiosocket is not None:
+            await self.audiosocket.stop(grace_seconds)
         await self.pool.close()
 
 
@@ -124,6 +133,7 @@ class Container:
     _live_stats: LiveStats | None = field(default=None, init=False, repr=False)
     _routing: InboundRouting | None = field(default=None, init=False, repr=False)
     _callbacks: CallbackDesk | None = field(default=None, init=False, repr=False)
+    _recording_notes: TimelineRecordingNotes | None = field(default=None, init=False, repr=False)
 
     def migrate(self) -> None:
         migrate.upgrade(self.engine)
@@ -200,8 +210,36 @@ class Container:
 
     def ivr_queues(self) -> IvrQueues:
         """The live ACD as the IVR uses it; also the ACD's connector, routing each offer to the voice
-        port of its call (the connector it had stays the fallback for other offers)."""
-        return IvrQueues.install(self.routing().live)
+        port of its call (the connector it had stays the fallback for other offers). Callers with an
+        open case are preferred to the agent who handled it last (routing/preferred_agent.py)."""
+        queues = IvrQueues.install(self.routing().live)
+        if queues.preferred_agents is None:
+            queues.preferred_agents = CaseAgentPreference(self.read_session_factory)
+        if queues.recording is None:  # queues that record announce it and MixMonitor (routing/recording_*)
+            queues.recording = QueueRecording(
+                self.recording_notes(), asterisk_path=self.settings.asterisk_recordings_path
+            )
+        return queues
+
+    def recording_notes(self) -> TimelineRecordingNotes:
+        """Recording policies read and recordings put on the timeline, in a thread pool of their own."""
+        if self._recording_notes is None:
+            self._recording_notes = TimelineRecordingNotes(
+                session_factory=self.session_factory, read_session_factory=self.read_session_factory
+            )
+        return self._recording_notes
+
+    def recording_retention(self) -> RetentionSchedule | None:
+        """The daily retention job (CENTRALITA_RECORDING_RETENTION_DAYS) for `serve`; None when recordings
+        are kept for ever or this machine cannot see them (CENTRALITA_ASTERISK_RECORDINGS_DIR unset)."""
+        settings = self.settings
+        if settings.asterisk_recordings_dir is None or settings.recording_retention_days == 0:
+            return None
+        return RetentionSchedule(
+            self.session_factory,
+            root=settings.asterisk_recordings_dir,
+            days=settings.recording_retention_days,
+        )
 
     def speech(self, *, worker: int = 0) -> SpeechServices | None:
         """Speech turns over AudioSocket (CENTRALITA_SPEECH_ENGINE, _AUDIOSOCKET_*): recognition in
@@ -223,8 +261,12 @@ class Container:
             log.warning("prompts without a built sound file are skipped in speech turns: %s", exc)
             synthesizer = None
         port = settings.audiosocket_port + worker if settings.audiosocket_port else 0
-        server = AudioSocketServer(
-            host=settings.audiosocket_host, port=port, allowed_peers=settings.audiosocket_allowed_peers
+        server = (
+            AudioSocketServer(
+                host=settings.audiosocket_host, port=port, allowed_peers=settings.audiosocket_allowed_peers
+            )
+            if settings.audiosocket_enabled
+            else None
         )
         host, _, advertised_port = settings.audiosocket_advertised_address.rpartition(":")
         sounds = PromptSoundLibrary(
@@ -235,15 +277,29 @@ class Container:
             encoder=encoder,
         )
         pool = RecognitionPool(spec, workers=settings.speech_workers)
+        # Speech turns recorded by Asterisk when AudioSocket cannot be had, and voicemail transcripts:
+        # both read what Asterisk records, so both need the shared recordings directory.
+        mount = recordings_mount(settings)
         listener = SpeechListener(
             links=server,
-            address=f"{host}:{int(advertised_port) + worker}" if port else "",
+            address=f"{host}:{int(advertised_port) + worker}" if port and server is not None else "",
             sounds=sounds,
             recognition=pool,
             languages=spec.languages,
             new_vad=SileroDetector,
+            recorded=RecordedTurns(pool, mount, SileroDetector) if mount is not None else None,
         )
-        return SpeechServices(server, pool, listener, advertised_host=host)
+        transcriber = (
+            VoicemailTranscriber(
+                pool,
+                mount,
+                free_form_languages=frozenset(language.split("-")[0] for language, _, _ in spec.vosk_models),
+                grammar_languages=spec.languages,
+            )
+            if mount is not None
+            else None
+        )
+        return SpeechServices(server, pool, listener, advertised_host=host, transcriber=transcriber)
 
     def messaging(self) -> MessagingChannels:
         """SMS and WhatsApp (Twilio), email (SMTP), webhook signatures and link tokens, from the settings."""
@@ -263,9 +319,13 @@ class Container:
         """The FastAGI server running each call's flow (CENTRALITA_AGI_HOST, _PORT, _ALLOWED), and the
         agents' phone feature codes (`agent-feature`)."""
         settings = self.settings
+        runner = runner or self.call_runner()
+        if speech is not None and speech.transcriber is not None:
+            runner.transcriber = speech.transcriber  # voicemail transcripts, on the speech workers
         route = ivr_router(
             self.flows().get,
-            runner or self.call_runner(),
+            runner,
+            recordings=voicemail_recordings(recordings_mount(settings)),
             transfer_context=settings.agi_transfer_context,
             queues=self.ivr_queues(),
             listener=speech.listener if speech is not None else None,
@@ -302,6 +362,7 @@ class Container:
             application=app,
             failed_context=IVR_FAILED_CONTEXT,
             options=AriPortOptions(transfer_context=settings.agi_transfer_context),
+            queues=self.ivr_queues(),  # Centralita's queues: agents' phones bridged over ARI
         )
         network = None
         if settings.dialer_network == "ari":
@@ -311,6 +372,11 @@ class Container:
                 app=app,
                 endpoint_template=settings.dialer_endpoint,
                 agent_ring_timeout_s=settings.dialer_agent_ring_seconds,
+                recorder=CampaignRecording(
+                    self.recording_notes(),
+                    AriBridgeRecorder(client),
+                    asterisk_path=settings.asterisk_recordings_path,
+                ),
             )
 
         async def on_connect() -> None:
@@ -389,6 +455,9 @@ class Container:
         if self._routing is not None:
             self._routing.close()
             self._routing = None
+        if self._recording_notes is not None:
+            self._recording_notes.close()
+            self._recording_notes = None
         if self._live_stats is not None:
             self._live_stats.stop()
             self._live_stats = None

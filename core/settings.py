@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     audiosocket_port: int = Field(default=9092, ge=0, le=65535)
     audiosocket_allowed_peers: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.1", "::1")
     audiosocket_advertised_address: str = Field(default="", validate_default=True)
+    # False: no AudioSocket server (an Asterisk that cannot run AudioSocket() or reach this host); speech
+    # turns are then recorded by Asterisk (RECORD FILE) when `asterisk_recordings_dir` is set, else keys only.
+    audiosocket_enabled: bool = True
     # IVR flow files: this directory (default: the shipped ivr_flows/), then these ones (separated by
     # os.pathsep, ":" on Unix); a flow in a later directory replaces a same-named one before it.
     flows_dir: Path | None = None
@@ -100,6 +103,9 @@ class Settings(BaseSettings):
     # cannot read them (no recording downloads, no voicemail transcription, no recorded speech turns).
     asterisk_recordings_dir: Path | None = None
     asterisk_recordings_path: str = "/var/spool/asterisk/centralita"
+    # Call recordings (routing/recording_*.py) older than this many days are deleted by the retention
+    # job (`serve`, once a day; `centralita recordings purge`); 0 keeps them for ever.
+    recording_retention_days: int = Field(default=90, ge=0, le=36_500)
     # Inbound routing (routing/): every screen pop is also POSTed as JSON to this URL (an external
     # CRM), off the call's path, retried a few times with back-off; unset: no webhook.
     screen_pop_webhook_url: str | None = Field(default=None, pattern=r"^https?://")

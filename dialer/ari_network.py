@@ -22,6 +22,10 @@ A call, as Asterisk 22 shows it (tests/e2e/test_e2e_dialer.py runs each case aga
   runner then frees that agent and tries another. The hang-up of either side hangs up the other.
 - `play_and_hang_up`: `POST .../play?media=sound:<message>`, then DELETE on its PlaybackFinished (a sound
   Asterisk does not have finishes `failed` at once: the call is hung up all the same).
+- Recording (with a `recorder`, `routing.recording_calls.CampaignRecording`): once the two are bridged
+  and the campaign may record, the recording notice plays to the bridge and, for `always`, the bridge is
+  recorded (`POST /bridges/{id}/play`, `/record`), off `connect`'s path; after the call's end was
+  reported (the runner has written its interaction), the recording goes on the timeline.
 - The end: the callee's ChannelDestroyed, reported once as `ended` (see `call_end` for the causes). A
   Local channel ends with cause 0 when its far half was busy or congested; the Dial event's status says
   what happened then.
@@ -40,6 +44,7 @@ import logging
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from dialer.call_network import AmdVerdict, CallEnd, CallObserver, CallRequest, NetworkUnavailable, PlacedCall
 from dialer.clock import Clock, SystemClock
@@ -79,6 +84,18 @@ _BUSY_STATUSES = frozenset({"BUSY"})
 _NO_ANSWER_STATUSES = frozenset({"NOANSWER"})
 # It rang and then stopped without a cause that says why: the ring time-out, as far as we can tell.
 _RANG_STATUSES = frozenset({"RINGING", "PROGRESS"})
+
+
+class CallRecorder(Protocol):
+    """Announces and records campaign calls (`routing.recording_calls.CampaignRecording`)."""
+
+    async def bridged(self, *, campaign_id: int, attempt_id: int, call_ref: str, bridge_id: str) -> None:
+        """The callee and the agent are in `bridge_id`: play the notice, record, as the campaign says."""
+        ...
+
+    async def ended(self, *, attempt_id: int, call_ref: str) -> None:
+        """The call's end was reported (its interaction is written): link its recording."""
+        ...
 
 
 class AgentNotConnected(Exception):
@@ -172,6 +189,7 @@ class _Call:
     bridge_id: str | None = None
     playback_id: str | None = None
     message_guard: asyncio.TimerHandle | None = None
+    recording: asyncio.Task[None] | None = None  # the recorder's work once bridged
     failure: str | None = None
     ended: bool = False
 
@@ -188,6 +206,7 @@ class AriCallNetwork:
     `agent_ring_timeout_s` is how long an agent's phone may ring before Asterisk gives up on it, and
     `connect` waits that long plus `lost_event_margin_s` (in case the end of the ringing is never heard);
     `message_limit_s` how long `play_and_hang_up` waits for the end of the message before hanging up.
+    `recorder` announces and records the calls of campaigns that record (None: nothing is recorded).
     """
 
     def __init__(
@@ -202,6 +221,7 @@ class AriCallNetwork:
         lost_event_margin_s: float = 5.0,
         message_limit_s: float = 60.0,
         clock: Clock | None = None,
+        recorder: CallRecorder | None = None,
     ) -> None:
         if not app:
             raise ValueError("the ARI application name cannot be empty")
@@ -220,6 +240,7 @@ class AriCallNetwork:
         self.lost_event_margin_s = lost_event_margin_s
         self.message_limit_s = message_limit_s
         self._clock = clock if clock is not None else SystemClock()
+        self.recorder = recorder
         self._calls: dict[str, _Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -302,6 +323,22 @@ class AriCallNetwork:
                 raise AgentNotConnected(f"could not connect {agent}: {exc}") from exc
             raise
         logger.info("attempt %s: connected to %s", call.attempt_id, agent)
+        if self.recorder is not None and live.recording is None:
+            live.recording = asyncio.get_running_loop().create_task(
+                self._record(live, bridge.id), name=f"recording of {live.channel_id}"
+            )
+
+    async def _record(self, call: _Call, bridge_id: str) -> None:
+        assert self.recorder is not None
+        try:
+            await self.recorder.bridged(
+                campaign_id=call.request.campaign_id,
+                attempt_id=call.placed.attempt_id,
+                call_ref=call.channel_id,
+                bridge_id=bridge_id,
+            )
+        except Exception:  # the conversation goes on unrecorded
+            logger.exception("attempt %s: recording failed", call.placed.attempt_id)
 
     async def play_and_hang_up(self, call: PlacedCall, message: str) -> None:
         live = self._live(call)
@@ -373,6 +410,8 @@ class AriCallNetwork:
         finally:
             if not call.ended:  # cancelled (close): let go of everything all the same
                 await self._release(call)
+            if call.recording is not None and not call.recording.done():
+                call.recording.cancel()
 
     async def _handle(self, call: _Call, item: _Item) -> None:
         attempt = call.placed.attempt_id
@@ -473,6 +512,18 @@ class AriCallNetwork:
             await call.observer.ended(call.placed, self._clock.now(), how, cause)
         except Exception:
             logger.exception("attempt %s: the observer failed on the end of the call", call.placed.attempt_id)
+        if call.recording is not None and self.recorder is not None:
+            await self._recorded(call, self.recorder)
+
+    async def _recorded(self, call: _Call, recorder: CallRecorder) -> None:
+        """After the observer wrote the call's end: its recording joins the timeline."""
+        assert call.recording is not None
+        await asyncio.wait({call.recording}, timeout=self.lost_event_margin_s)
+        call.recording.cancel()  # still asking Asterisk after the call ended: nothing left to record
+        try:
+            await recorder.ended(attempt_id=call.placed.attempt_id, call_ref=call.channel_id)
+        except Exception:
+            logger.exception("attempt %s: its recording was not linked", call.placed.attempt_id)
 
     async def _release(self, call: _Call) -> None:
         """Forget the call: its subscriptions, its agent's leg, its bridge, its timers."""

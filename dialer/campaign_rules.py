@@ -50,8 +50,33 @@ from dialer.calling_window import (
     WeeklyHours,
     load_zone,
 )
+from voice.ivr.recording_consent import consent_text
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+# Where the campaign's prompts (abandoned-call message, recording notice) are in Spanish; English elsewhere.
+SPANISH_SPEAKING = frozenset(
+    {
+        "ES",
+        "MX",
+        "AR",
+        "CO",
+        "CL",
+        "PE",
+        "VE",
+        "EC",
+        "GT",
+        "CU",
+        "BO",
+        "DO",
+        "HN",
+        "PY",
+        "SV",
+        "NI",
+        "CR",
+        "PA",
+        "UY",
+    }
+)
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -197,6 +222,18 @@ class CampaignSettings(_Strict):
         default="global",
         description="where an agent's `do_not_call` disposition lists the number (unless the request says)",
     )
+    recording: Literal["always", "on_demand", "never"] = Field(
+        default="never",
+        description="record the conversation with the agent: always, when the agent asks, or never; "
+        "with always or on_demand the callee hears the recording notice first",
+    )
+    recording_notice: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="what the callee hears when the call may be recorded; default: "
+        '"This call may be recorded…" in the campaign\'s language (Spanish in Spanish-speaking countries)',
+    )
 
     @field_validator("agents")
     @classmethod
@@ -230,6 +267,22 @@ class CampaignSettings(_Strict):
                 raise ValueError("callee hours need at least one day with hours")
             _weekly_hours(value)
         return value
+
+    @model_validator(mode="after")
+    def _notice_only_when_recording(self) -> CampaignSettings:
+        if self.recording_notice is not None and self.recording == "never":
+            raise ValueError("recording_notice is set but recording is never: nobody would hear it")
+        return self
+
+    def prompt_language(self) -> str:
+        """The language of the campaign's prompts (its messages and the recording notice)."""
+        return "es" if self.country in SPANISH_SPEAKING else "en"
+
+    def recording_notice_text(self) -> str | None:
+        """What the callee hears before a recorded conversation; None when the campaign never records."""
+        if self.recording == "never":
+            return None
+        return self.recording_notice or consent_text(self.prompt_language())
 
     def callee_weekly_hours(self) -> WeeklyHours:
         return DEFAULT_CALLEE_HOURS if self.callee_hours is None else _weekly_hours(self.callee_hours)
@@ -365,6 +418,7 @@ def campaign_violations(settings: CampaignSettings, *, now: datetime) -> list[Ru
             )
         )
     out.extend(_message_violations(settings, cite))
+    out.extend(_recording_violations(settings))
     out.extend(_hours_violations(settings))
 
     today = now.astimezone(load_zone(settings.schedule.time_zone)).date()
@@ -424,6 +478,24 @@ def _message_violations(settings: CampaignSettings, cite: str) -> list[RuleViola
                 )
             )
     return out
+
+
+# A recording notice must say that the call is recorded: these stems, in the languages campaigns use.
+_RECORDING_WORDS = re.compile(r"(record|grab|grava[dc]|enregistr|registra|aufgezeichn|aufzeichn)")
+
+
+def _recording_violations(settings: CampaignSettings) -> list[RuleViolation]:
+    notice = settings.recording_notice
+    if notice is None or _RECORDING_WORDS.search(fold(notice)):
+        return []
+    return [
+        RuleViolation(
+            "recording_notice",
+            "recording_notice_does_not_say_recorded",
+            "the recording notice must tell the callee that the call may be recorded "
+            '(e.g. "This call may be recorded", "Esta llamada puede ser grabada") before it is',
+        )
+    ]
 
 
 def _names(text: str, name: str) -> bool:

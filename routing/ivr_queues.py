@@ -19,19 +19,36 @@ while they talk rather than when the conversation is over.
 
 Which queues go through the ACD: those in Centralita's `queues` table (the live ACD's copy). A flow's
 queue the ACD does not know stays with Asterisk's Queue() (see `voice.agi.ivr_port`).
+
+The voice ports join calls through `await queues.join(call)`: a caller with an open case is preferred
+to the agent who handled that case's latest answered call (`routing.preferred_agent`; the ACD gives
+that agent the call only if they are ready: `routing.acd`). The lookup never keeps a caller out of the
+queue: when it fails or takes longer than `PREFERENCE_LOOKUP_S`, the call joins without a preference.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.errors import NotFound
-from routing.live_queues import AgentConnector, CallOffer, LiveQueues, OfferResult
+from routing.live_queues import (
+    AgentConnector,
+    CallOffer,
+    InboundCall,
+    Joined,
+    LiveQueues,
+    OfferResult,
+    Refused,
+)
+from routing.preferred_agent import PreferredAgents
+from routing.recording_calls import QueueRecording
 from voice.ivr.call_runner import WaitForecast
 
 log = logging.getLogger(__name__)
+
+PREFERENCE_LOOKUP_S = 2.0  # the longest a joining caller waits for the preferred agent's lookup
 
 
 @dataclass(slots=True)
@@ -86,9 +103,14 @@ class CallLine:
 class IvrQueues:
     """The live ACD's connector (see the module docstring), and the ACD's answers to the IVR."""
 
-    def __init__(self, live: LiveQueues, *, fallback: AgentConnector) -> None:
+    def __init__(
+        self, live: LiveQueues, *, fallback: AgentConnector, preferred_agents: PreferredAgents | None = None
+    ) -> None:
         self.live = live
         self.fallback = fallback
+        self.preferred_agents = preferred_agents  # set by the composition root (the database's)
+        # Whether a queue records its calls (and so announces it); set by the composition root.
+        self.recording: QueueRecording | None = None
         self._lines: dict[str, CallLine] = {}
 
     @classmethod
@@ -123,6 +145,21 @@ class IvrQueues:
         except NotFound:
             return None
         return WaitForecast(estimate.announce_minutes, estimate.overflow, estimate.reason)
+
+    async def join(self, call: InboundCall) -> Joined | Refused:
+        """The call joins the live ACD, preferring the agent who handled the customer's open case last
+        (unless the call names a preferred agent already). See the module docstring."""
+        finder = self.preferred_agents
+        if call.preferred_agent is None and call.customer_id is not None and finder is not None:
+            try:
+                async with asyncio.timeout(PREFERENCE_LOOKUP_S):
+                    agent = await finder.preferred_agent(call.customer_id)
+            except Exception:  # the caller still joins, without a preference
+                log.exception("call %s: no preferred agent (the lookup failed)", call.call_id)
+                agent = None
+            if agent is not None:
+                call = replace(call, preferred_agent=agent)
+        return self.live.join(call)
 
     def open_line(self, call_id: str) -> CallLine:
         line = self._lines.get(call_id)

@@ -32,6 +32,17 @@ so the ACD hears of the answer as it would from Asterisk; then the caller talks 
 up (DIALSTATUS=ANSWER, `result=-1`). With `handoffs_fail` the agent's phone rings unanswered
 (DIALSTATUS=NOANSWER) and the caller stays on hold.
 
+Recordings: given the directory Asterisk records into (`recordings_dir`, named `recordings_path` as
+Asterisk sees it), a RECORD FILE of a file under it takes the caller's next entry and writes it there as
+Asterisk would — `sln` raw 8 kHz audio, `wav` with a WAV header; nothing when the directory is missing
+(`200 result=-1 (writefile)`) — and answers as Asterisk does: spoken words, then the second of silence
+that Asterisk's silence detection leaves in the file (`200 result=0 (timeout) endpos=<samples>`); keys, the
+first one that is an escape digit ending the recording (`result=<its code> (dtmf)`; the keys after it
+answer the next GET DATA); silence (`(timeout)`); out of entries, the caller hangs up during it
+(`result=-1 (hangup)`). Other recordings (voicemail under Asterisk's sounds directory) are a message left
+and `#` pressed, without taking an entry. `audiosocket=False` plays an Asterisk without AudioSocket()
+(`EXEC AudioSocket` answers `200 result=-2`), so the IVR records its speech turns instead.
+
 Without `say:` entries the console caller only presses keys, exactly as before.
 """
 
@@ -46,6 +57,7 @@ import re
 import tempfile
 import time
 import uuid
+import wave
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +99,8 @@ _QUIET_SECONDS = 0.4  # no prompt audio for this long: the IVR is listening, the
 # Dial's option running a subroutine on the called leg once it answers: U(<context>[^<arg>...]).
 _ANSWER_SUBROUTINE = re.compile(r"U\((?P<context>[^)^]+)(?:\^(?P<args>[^)]*))?\)")
 AGENT_ANSWERED_SCRIPT = "agent-answered"
+RECORDINGS_PATH = "/var/spool/asterisk/centralita"  # CENTRALITA_ASTERISK_RECORDINGS_PATH's default
+_RATE = 8000  # what Asterisk records sln and wav at
 
 
 @dataclass(frozen=True)
@@ -329,10 +343,14 @@ class ConsolePhone:
         audio_speed: float = 1.0,
         listen_limit: float = 60.0,
         server: tuple[str, int] | None = None,
+        recordings_dir: Path | None = None,
+        recordings_path: str = RECORDINGS_PATH,
+        audiosocket: bool = True,
     ) -> None:
         """`voice` speaks `say:` entries (default: espeak-ng, made when first needed); `audio_speed` > 1
         sends the caller's audio faster than real time; after `listen_limit` seconds on an AudioSocket
-        the IVR has not closed, the caller hangs up."""
+        the IVR has not closed, the caller hangs up. `recordings_dir`: where this "Asterisk" writes the
+        files it records under `recordings_path`; `audiosocket` False: it has no AudioSocket()."""
         self._keypad = keypad
         self._voice = voice
         self._audio_speed = audio_speed
@@ -342,6 +360,10 @@ class ConsolePhone:
         self._handoffs_fail = handoffs_fail
         self._say = say
         self._server = server  # where Dial's U() subroutine on an agent's leg connects back to
+        self._recordings_dir = recordings_dir
+        self._recordings_path = recordings_path.rstrip("/")
+        self._has_audiosocket = audiosocket
+        self._typed_ahead = ""  # keys after the one that ended a recording: they answer the next GET DATA
         self.on_hold = False
         self.dead = False
         self._told_hangup = False
@@ -412,8 +434,7 @@ class ConsolePhone:
         if verb == "CHANNEL STATUS":
             return ["200 result=6"]
         if verb == "RECORD FILE":
-            self._print(f"[recording {arguments[0] if arguments else ''}: you leave a message and press #]")
-            return ["200 result=35 (dtmf) endpos=48000"]
+            return await self._record(arguments)
         if verb.startswith("SAY "):
             self._print(f"IVR: {' '.join(arguments[:1])}")
             return ["200 result=0"]
@@ -439,6 +460,10 @@ class ConsolePhone:
         return [f"200 result={digits}" if ended else f"200 result={digits} (timeout)"]
 
     async def _keys(self, max_digits: int) -> str | None:
+        if self._typed_ahead:
+            keys, self._typed_ahead = self._typed_ahead, ""
+            self._print(f"you: {keys}")
+            return keys
         answer = await self._keypad.answer(max_digits, speech=False)
         if answer is None:
             self._hang_up()
@@ -449,6 +474,51 @@ class ConsolePhone:
             answer = ""
         self._print(f"you: {answer}" if answer else "you: (nothing)")
         return answer
+
+    async def _record(self, arguments: list[str]) -> list[str]:
+        """RECORD FILE <file> <format> <escape digits> <ms> [BEEP] [s=<silence>]; see the module docstring."""
+        file = arguments[0] if arguments else ""
+        file_format = arguments[1].lower() if len(arguments) > 1 else ""
+        escape = arguments[2] if len(arguments) > 2 else ""
+        target = self._recording_target(file, file_format)
+        if target is None:
+            self._print(f"[recording {file}: you leave a message and press #]")
+            return ["200 result=35 (dtmf) endpos=48000"]
+        if any(argument.upper() == "BEEP" for argument in arguments[4:]):
+            self._print("[beep]")
+        self._print(f"[recording {file}]")
+        answer = await self._keypad.answer(1024, speech=True)
+        pcm, reply = b"", ""
+        if answer is None:
+            self._hang_up()
+            reply = "200 result=-1 (hangup) endpos=0"
+        elif isinstance(answer, Speech):
+            self._print(f"you say: {answer.text}")
+            pcm = await self._speak(answer) + bytes(2 * _RATE)  # the second of silence Asterisk keeps
+        else:
+            self._print(f"you: {answer}" if answer else "you: (nothing)")
+            stop = next((index for index, key in enumerate(answer) if key in escape), None)
+            if stop is not None:
+                self._typed_ahead = answer[stop + 1 :]
+                reply = f"200 result={ord(answer[stop])} (dtmf) endpos=0"
+            else:
+                pcm = bytes(2 * _RATE)  # keys that do not stop it are no sound: silence ends it
+        if not target.parent.is_dir():
+            self._print(f"[Asterisk cannot write {target}: no such directory]")
+            return ["200 result=-1 (writefile)"]
+        _write_recording(target, file_format, pcm)
+        return [reply or f"200 result=0 (timeout) endpos={len(pcm) // 2}"]
+
+    def _recording_target(self, file: str, file_format: str) -> Path | None:
+        """Where the file Asterisk records as `file` lands here; None when it is not under the shared
+        directory, or in a format this console does not write."""
+        prefix = self._recordings_path + "/"
+        if self._recordings_dir is None or not file.startswith(prefix) or file_format not in ("sln", "wav"):
+            return None
+        relative = Path(file[len(prefix) :])
+        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+            return None
+        return (self._recordings_dir / relative).with_name(f"{relative.name}.{file_format}")
 
     def _hang_up(self) -> None:
         self._print("[you hang up]")
@@ -520,6 +590,9 @@ class ConsolePhone:
     async def _exec(self, arguments: list[str]) -> list[str]:
         application = arguments[0] if arguments else ""
         options = arguments[1] if len(arguments) > 1 else ""
+        if application.lower() == "audiosocket" and not self._has_audiosocket:
+            self._print("[this Asterisk has no AudioSocket()]")
+            return ["200 result=-2"]
         if application.lower() == "audiosocket":
             return await self._audiosocket(options)
         if application.lower() == "queue":
@@ -568,6 +641,17 @@ class ConsolePhone:
         self._result.ended_by = "handoff"
         self.dead = True
         return ["200 result=-1"]
+
+
+def _write_recording(target: Path, file_format: str, pcm: bytes) -> None:
+    if file_format == "wav":
+        with wave.open(str(target), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(_RATE)
+            wav.writeframes(pcm)
+    else:
+        target.write_bytes(pcm)
 
 
 def _audiosocket_arguments(options: str) -> tuple[uuid.UUID, str, int]:
@@ -678,11 +762,15 @@ async def place_call(
     close_timeout: float = 5.0,
     voice: CallerVoice | None = None,
     audio_speed: float = 1.0,
+    recordings_dir: Path | None = None,
+    recordings_path: str = RECORDINGS_PATH,
+    audiosocket: bool = True,
 ) -> CallResult:
     """Call `flow` on the FastAGI server at host:port and play the caller until the server hangs up.
 
     Raises OSError when nothing listens there. `closed_by_server` is False if the server left the
     socket open for `close_timeout` seconds after the call ended (Asterisk would wait for ever).
+    `recordings_dir`, `recordings_path`, `audiosocket`: see `ConsolePhone`.
     """
     result = CallResult(uniqueid=uniqueid or fresh_uniqueid())
     channel = f"PJSIP/console-{next(_channels):08x}"
@@ -697,6 +785,9 @@ async def place_call(
         voice=voice,
         audio_speed=audio_speed,
         server=(host, port),
+        recordings_dir=recordings_dir,
+        recordings_path=recordings_path,
+        audiosocket=audiosocket,
     )
     reader, writer = await asyncio.open_connection(host, port)
     env = environment(

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from voice.ivr.actions import Play
+from voice.ivr.recording_consent import consent_text
 from voice.ivr.schema import Flow, MenuNode, PromptVariant, QueueNode
 from voice.ivr.wait_announcement import all_wait_texts
 
@@ -79,7 +80,8 @@ def flow_prompts(flow: Flow) -> list[FlowPrompt]:
     Mirrors the engine: a language missing from a prompt falls back to the default language (and then
     to the first one), keeping the call's language in the file name; a menu's confirm prompt is
     listed once per option, with `{option}` filled in as the engine fills it; a queue node that
-    announces the wait lists each of its texts (`voice.ivr.wait_announcement`) in every language.
+    announces the wait lists each of its texts (`voice.ivr.wait_announcement`) in every language, and
+    every queue node the recording notice (`voice.ivr.recording_consent`) in every language.
     """
     found: list[FlowPrompt] = []
     for node_id, node in flow.nodes.items():
@@ -102,6 +104,11 @@ def flow_prompts(flow: Flow) -> list[FlowPrompt]:
                 for text in all_wait_texts(language):
                     file = prompt_name(language, text)
                     found.append(FlowPrompt(flow.name, node_id, "announce_wait", language, text, file, False))
+        if isinstance(node, QueueNode):  # whether the queue records is its own setting: always listed
+            for language in flow.languages:
+                text = consent_text(language)
+                file = prompt_name(language, text)
+                found.append(FlowPrompt(flow.name, node_id, "recording_consent", language, text, file, False))
     return found
 
 

@@ -31,6 +31,8 @@ class Permission(StrEnum):
     # Book a callback: web pages and chats (through their server, with an integration key), agents, the IVR.
     CALLBACKS_REQUEST = "callbacks:request"
     CALLBACKS_MANAGE = "callbacks:manage"  # list, read and cancel callbacks
+    RECORDINGS_LISTEN = "recordings:listen"  # list and play any call's recordings: supervisors
+    RECORDINGS_OWN = "recordings:own"  # start (on demand), list and play one's own calls' recordings
 
 
 _EVERYDAY = frozenset(
@@ -59,8 +61,10 @@ GRANTS: dict[Role, frozenset[Permission]] = {
         Permission.REPORTS_READ,
         Permission.AGENTS_STATE,
         Permission.ROUTING_MANAGE,
+        Permission.RECORDINGS_LISTEN,
+        Permission.RECORDINGS_OWN,
     },
-    Role.AGENT: _EVERYDAY | {Permission.AGENTS_STATE, Permission.CAMPAIGNS_WORK},
+    Role.AGENT: _EVERYDAY | {Permission.AGENTS_STATE, Permission.CAMPAIGNS_WORK, Permission.RECORDINGS_OWN},
     Role.INTEGRATION: _EVERYDAY,
 }
 

@@ -17,6 +17,12 @@ How the port's commands look on the wire:
   picks up, before the bridge, so the ACD counts them on the call while they talk), `GET VARIABLE
   DIALSTATUS`. NOANSWER, BUSY and the like go back to the ACD, which offers the call to the next agent
   while the caller hears the music again; ANSWER: the conversation is over when Dial returns. A queue
+  that may record (`queues.recording`: `always` or `on_demand`) first plays the recording notice
+  (`STREAM FILE centralita/<lang>/<hash> ""`, `voice.ivr.recording_consent`), before the call joins; one
+  that always records runs `EXEC MixMonitor <recordings path>/<yyyy>/<mm>/<dd>/<call id>-<n>.wav,b`
+  before the first Dial (`b`: only while bridged to an agent), and the recording reaches the call's
+  timeline when an agent answers (`routing.recording_calls`). A notice that cannot be played (its file
+  is missing) leaves the call unrecorded; a MixMonitor Asterisk refuses leaves it unrecorded too. A queue
   that refuses the call (unknown to it by then, full, nobody logged in) or a max wait that runs out
   raises ActionNotDone, so the flow takes its `on_failure` path, as with Queue()'s QUEUESTATUS.
 - `enqueue` to any other queue (Asterisk's own, in queues.conf): `SET VARIABLE CHANNEL(language) <lang>`,
@@ -24,7 +30,12 @@ How the port's commands look on the wire:
   rules; app_queue has no skills of its own), then `EXEC Queue <queue>` and `GET VARIABLE QUEUESTATUS`.
 - `transfer`: `EXEC Dial <target>,<seconds>` (a target without a `/` is dialled as
   `Local/<target>@<transfer context>`, so the dialplan picks the trunk), then `GET VARIABLE DIALSTATUS`.
-- `record`: `RECORD FILE <dir>/<mailbox>-<call id> wav "#" <ms> BEEP s=<silence>`.
+- `record`: `RECORD FILE <dir>/<mailbox>-<call id> wav "#" <ms> BEEP s=<silence>` (`<dir>`: under
+  Asterisk's sounds directory, or `<CENTRALITA_ASTERISK_RECORDINGS_PATH>/voicemail` when Centralita reads
+  the recordings, for the transcript).
+- `ask` (speech): over AudioSocket, `EXEC AudioSocket <uuid>,<host:port>`; without it (no server here,
+  or Asterisk has no AudioSocket()), recorded: the prompts with `STREAM FILE`, then `RECORD FILE
+  <recordings path>/speech/<call id>-<n> sln "0123456789*#" <ms> s=<silence>` (`voice.speech.recorded_turn`).
 
 Queues and transfers run *inside* the AGI session (EXEC) rather than ending AGI so the dialplan carries
 on: that way the flow learns that a queue refused the call (QUEUESTATUS FULL, JOINEMPTY, TIMEOUT…) or
@@ -49,6 +60,7 @@ from typing import Any
 from core.timeline.schemas import RefKind
 from routing.ivr_queues import CallLine, IvrQueues, PendingOffer
 from routing.live_queues import InboundCall, OfferResult, Outcome, Refused
+from routing.recording_calls import QueuePlan, RecordingTarget
 from voice.agi.errors import (
     AgiApplicationNotFound,
     AgiChannelGone,
@@ -76,12 +88,14 @@ from voice.ivr.voice_port import (
 from voice.prompts import PromptAudio
 from voice.speech.listener import SpeechListener
 from voice.speech.listening import LinkEnded
+from voice.speech.recorded_turn import RecordingsMount, TakeCommand
 
 logger = logging.getLogger(__name__)
 
 SILENCE = "silence/1"  # in Asterisk's core sounds
 DEFAULT_TRANSFER_CONTEXT = "centralita-transfer"
 DEFAULT_RECORDINGS = "centralita/recordings"
+VOICEMAIL_DIR = "voicemail"  # under the shared recordings directory (CENTRALITA_ASTERISK_RECORDINGS_PATH)
 # Dial's U() subroutine on the agent's leg (asterisk/templates/extensions.conf) and the AGI script it runs.
 AGENT_ANSWERED_CONTEXT = "centralita-agent-answered"
 AGENT_ANSWERED_SCRIPT = "agent-answered"
@@ -118,6 +132,8 @@ class AgiVoicePort:
         self._recordings = recordings.rstrip("/")
         self._dial_seconds = dial_seconds
         self._silence_seconds = silence_seconds
+        self._call_recordings = 0  # MixMonitor recordings of this call so far: each file has its number
+        self._speech_turns = 0  # recorded speech turns so far: each recording's name has its number
 
     async def answer(self) -> None:
         async with self._agi("ANSWER"):
@@ -136,16 +152,39 @@ class AgiVoicePort:
         return self._listener is not None and self._listener.hears(language)
 
     async def ask(self, question: Question) -> Heard:
-        """The question over AudioSocket: `EXEC AudioSocket <uuid>,<host:port>` hands the call's audio to
-        the listener until it closes the link; then AudioSocket() returns and AGI goes on."""
+        """The question over AudioSocket when it can stream (see `_ask_over_audiosocket`); otherwise, or
+        when AudioSocket() cannot be had, recorded by Asterisk and recognised from the file
+        (`voice.speech.recorded_turn`), when the recordings directory is shared."""
         listener = self._listener
         if listener is None:
             raise ActionNotDone("this call has no speech listener")
+        if listener.streams_audio():
+            try:
+                return await self._ask_over_audiosocket(listener, question)
+            except _AudioSocketUnavailable as exc:
+                if listener.recorded is None:
+                    raise
+                logger.info("call %s: %s; recording the answer instead", self._call_id, exc)
+        recorded = listener.recorded
+        if recorded is None:
+            raise ActionNotDone("no AudioSocket and no shared recordings directory: keys only")
+        self._speech_turns += 1
+        return await recorded.ask(
+            _AgiRecordingLine(self), question, call_id=self._call_id, turn=self._speech_turns
+        )
+
+    async def _ask_over_audiosocket(self, listener: SpeechListener, question: Question) -> Heard:
+        """`EXEC AudioSocket <uuid>,<host:port>` hands the call's audio to the listener until it closes
+        the link; then AudioSocket() returns and AGI goes on. Raises _AudioSocketUnavailable when the
+        audio never came (no server, no AudioSocket() in Asterisk, no connection)."""
+        links = listener.links
+        if links is None:
+            raise _AudioSocketUnavailable("no AudioSocket server")
         link_uuid = uuid.uuid4()
         try:
-            pending = listener.links.expect(link_uuid, timeout=listener.connect_timeout)
+            pending = links.expect(link_uuid, timeout=listener.connect_timeout)
         except AudioLinkUnavailable as exc:
-            raise ActionNotDone(f"no speech listener: {exc}") from exc
+            raise _AudioSocketUnavailable(f"no speech listener: {exc}") from exc
         heard: Heard | None = None
         failure: Exception | None = None
         async with self._agi("listening over AudioSocket"):
@@ -158,10 +197,14 @@ class AgiVoicePort:
                 if not arriving.done() or arriving.exception() is not None:
                     # AudioSocket() could not connect (it returns at once), or nothing came in time.
                     pending.cancel()
-                    result = await running
+                    try:
+                        result = await running
+                    except AgiApplicationNotFound:
+                        listener.audiosocket_missing()
+                        raise _AudioSocketUnavailable("Asterisk has no AudioSocket() application") from None
                     if result < 0 and not await self._still_up():
                         raise CallerGone("the caller hung up before AudioSocket() connected")
-                    raise ActionNotDone("AudioSocket() did not connect to the speech listener")
+                    raise _AudioSocketUnavailable("AudioSocket() did not connect to the speech listener")
                 link = arriving.result()
                 try:
                     heard = await listener.ask(link, question)
@@ -231,9 +274,10 @@ class AgiVoicePort:
         )
         async with self._agi(f"queue {queue}"):
             await self._session.set_variable("CHANNEL(language)", language)
+        plan = await self._recording_notice(queues, queue, language, context)
         line = queues.open_line(call.call_id)  # first: the ACD may offer the call while it joins
         try:
-            joined = queues.live.join(call)
+            joined = await queues.join(call)  # prefers the agent of the customer's open case
             if isinstance(joined, Refused):
                 raise ActionNotDone(f"queue {queue}: {joined.reason} ({joined.detail})")
             logger.info(
@@ -243,9 +287,33 @@ class AgiVoicePort:
                 joined.position,
                 joined.estimate.seconds,
             )
-            await _QueueWait(self, queues, line, call, context).run()
+            await _QueueWait(self, queues, line, call, context, plan).run()
         finally:
             queues.close_line(call.call_id)
+
+    async def _recording_notice(
+        self, queues: IvrQueues, queue: str, language: str, context: QueueContext
+    ) -> QueuePlan | None:
+        """The queue's recording plan, after the caller heard the notice it needs; None: no recording."""
+        if queues.recording is None:
+            return None
+        plan = await queues.recording.plan(queue, language)
+        if plan.consent is None:
+            return plan
+        try:
+            await self.play(plan.consent)
+        except CallerGone:
+            if context.progress is not None:  # hung up on the way into the queue: abandoned there
+                context.progress(QueueProgress("left", queue, 0.0, result="caller hung up"))
+            raise
+        except ActionNotDone as exc:  # an untold caller is not recorded
+            logger.warning("call %s: recording notice not played (%s): not recorded", self._call_id, exc)
+            return None
+        return plan
+
+    def _next_recording(self) -> int:
+        self._call_recordings += 1
+        return self._call_recordings
 
     async def transfer(self, target: str) -> None:
         dial = target if "/" in target else f"Local/{target}@{self._transfer_context}"
@@ -303,12 +371,54 @@ class AgiVoicePort:
         return not self._session.hung_up
 
 
+class _AudioSocketUnavailable(ActionNotDone):
+    """The call's audio never reached the listener: no server, no AudioSocket() in Asterisk, no connection."""
+
+
+class _AgiRecordingLine:
+    """`voice.speech.recorded_turn.RecordingLine` on the port: STREAM FILE, RECORD FILE, GET DATA."""
+
+    def __init__(self, port: AgiVoicePort) -> None:
+        self._port = port
+
+    async def play(self, prompt: PromptAudio, *, escape_digits: str) -> str | None:
+        return await self._port.play(prompt, escape_digits=escape_digits)
+
+    async def record(self, take: TakeCommand) -> str | None:
+        port = self._port
+        async with port._agi(f"recording the answer to {take.name}"):
+            recording = await port._session.record_file(
+                take.name,
+                take.file_format,
+                take.escape_digits,
+                take.max_ms,
+                silence_seconds=take.silence_seconds,
+            )
+        if recording.reason == "hangup":
+            raise CallerGone("the caller hung up while being recorded")
+        return recording.digit
+
+    async def collect_digits(self, *, max_digits: int, timeout_ms: int, terminator: str | None) -> str:
+        return await self._port.collect_digits(
+            max_digits=max_digits, timeout_ms=timeout_ms, terminator=terminator
+        )
+
+
 class _QueueWait:
     """One call on hold in a live queue, until an agent has talked to it, it leaves, or it is refused."""
 
     def __init__(
-        self, port: AgiVoicePort, queues: IvrQueues, line: CallLine, call: InboundCall, context: QueueContext
+        self,
+        port: AgiVoicePort,
+        queues: IvrQueues,
+        line: CallLine,
+        call: InboundCall,
+        context: QueueContext,
+        plan: QueuePlan | None = None,
     ) -> None:
+        self.plan = plan  # the queue's recording plan (None: not recorded)
+        self.recording: RecordingTarget | None = None  # MixMonitor's file, once it runs
+        self.recording_noted = False
         self.port = port
         self.session = port._session
         self.queues = queues
@@ -380,6 +490,15 @@ class _QueueWait:
         self.connected = agent
         self.report(QueueProgress("left", self.call.queue, waited, agent=agent, result="answered"))
         self.report(QueueProgress("agent_connected", self.call.queue, waited, agent=agent))
+        recording = self.queues.recording
+        if self.recording is not None and self.plan is not None and recording and not self.recording_noted:
+            self.recording_noted = True
+            recording.started(
+                self.recording,
+                plan=self.plan,
+                call_id=self.call.call_id,
+                interaction_id=self.context.interaction_id,
+            )
 
     def _not_answered(self, outcome: Outcome) -> None:
         why = {"max_wait": "nobody answered within the queue's max wait", "left": "the call left the queue"}
@@ -395,6 +514,7 @@ class _QueueWait:
         self.line.ringing, self.rung = pending, offer.agent_name
         try:
             await session.set_music(False)
+            await self._record()
             result = await session.exec_(
                 "Dial", f"{offer.endpoint},{seconds},mU({AGENT_ANSWERED_CONTEXT}^{call_ref})"
             )
@@ -421,6 +541,23 @@ class _QueueWait:
         if result < 0:
             raise CallerGone(f"the call ended after {offer.agent_name} answered it")
         return True
+
+    async def _record(self) -> None:
+        """MixMonitor on the caller's channel before the first Dial, when the queue always records; a
+        refusal leaves the call unrecorded and is no reason to keep the caller from the agent."""
+        recording = self.queues.recording
+        if self.plan is None or not self.plan.records or self.recording is not None or recording is None:
+            return
+        target = recording.target(self.call.call_id, self.port._next_recording())
+        try:
+            result = await self.session.exec_("MixMonitor", f"{target.file},b")
+        except (AgiCommandError, AgiCommandFailed) as exc:
+            logger.warning("call %s: MixMonitor refused (%s): not recorded", self.call.call_id, exc)
+            return
+        if result < 0:
+            logger.warning("call %s: MixMonitor failed: not recorded", self.call.call_id)
+            return
+        self.recording = target
 
     async def _dial_status(self) -> str:
         """DIALSTATUS, also once the caller has hung up: the HANGUP notice that comes first fails the
@@ -456,6 +593,20 @@ async def call_info(session: AgiSession) -> CallInfo:
         channel=env.channel,
         flow=env.flow,
     )
+
+
+def voicemail_recordings(mount: RecordingsMount | None) -> str:
+    """Where voicemail is recorded: under the recordings directory Centralita shares with Asterisk, when
+    it does (its `voicemail/` is made here: RECORD FILE makes no directories), so that the message can be
+    transcribed; otherwise under Asterisk's sounds directory, as before."""
+    if mount is None:
+        return DEFAULT_RECORDINGS
+    try:
+        mount.prepare(VOICEMAIL_DIR)
+    except OSError as exc:
+        logger.error("voicemail goes to %s: cannot make %s: %s", DEFAULT_RECORDINGS, mount.local_dir, exc)
+        return DEFAULT_RECORDINGS
+    return mount.asterisk_name(VOICEMAIL_DIR)
 
 
 def ivr_router(

@@ -265,6 +265,14 @@ class AriClient:
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{_segment(playback_id)}")
 
+    async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
+        """Music on hold on the channel (`moh_class` from musiconhold.conf; None: the channel's own)
+        until `stop_moh`."""
+        await self.request("POST", f"/channels/{_segment(channel_id)}/moh", params={"mohClass": moh_class})
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{_segment(channel_id)}/moh")
+
     async def control_playback(self, playback_id: str, operation: str) -> None:
         """`operation`: restart, pause, unpause, reverse, forward."""
         await self.request(

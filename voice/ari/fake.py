@@ -8,8 +8,10 @@ plausible objects, and pushes events through a real `AriRouter`.
     assert ari.called("play")[0].args["media"] == "sound:hello-world"
     ari.fail_next("answer", AriNotFound(404, "Channel not found"))   # the caller hung up meanwhile
 
-It keeps a little state, as Asterisk would: channels it originated (or was told about), variables, bridges.
-`get_channel` and `get_variable` raise `AriNotFound` / `AriVariableNotFound` for what it does not know.
+It keeps a little state, as Asterisk would: channels it originated (or was told about), variables, bridges,
+the channels with music on hold. `get_channel` and `get_variable` raise `AriNotFound` /
+`AriVariableNotFound` for what it does not know. A channel originated into the application answers with
+`answer_originated` (its StasisStart, with the originate's appArgs) and ends with `originated_ends`.
 """
 
 from __future__ import annotations
@@ -147,7 +149,9 @@ class FakeAri:
         self.variables: dict[tuple[str, str], str] = {}  # (channel id, name) -> value
         self.bridges: dict[str, Bridge] = {}
         self.playbacks: dict[str, Playback] = {}
+        self.moh: dict[str, str | None] = {}  # channels with music on hold -> its class
         self._errors: dict[str, deque[AriError]] = {}
+        self._in_app: set[str] = set()  # originated channels that answered (entered the application)
         self._ids = itertools.count(1)
 
     # --- what tests use ---------------------------------------------------------------------------
@@ -188,6 +192,38 @@ class FakeAri:
         await self.push(
             playback_started(playback, application=self.application),
             playback_finished(playback, state=state, application=self.application),
+        )
+
+    async def answer_originated(self, channel_id: str) -> None:
+        """An originated channel answers: it enters the application (StasisStart with the appArgs the
+        originate gave), as Asterisk does for `originate(app=...)`."""
+        made = next(c for c in reversed(self.called("originate")) if c.args["channel_id"] == channel_id)
+        args = made.args["app_args"] or ()
+        answered = self.channels[channel_id].model_copy(update={"state": "Up"})
+        self.channels[channel_id] = answered
+        self._in_app.add(channel_id)
+        await self.push(
+            stasis_start(
+                answered,
+                *(args.split(",") if isinstance(args, str) else args),
+                application=made.args["app"] or self.application,
+            )
+        )
+
+    async def originated_ends(
+        self, channel_id: str, *, cause: int = 16, cause_txt: str = "Normal Clearing"
+    ) -> None:
+        """An originated channel ends: a phone that never answered (busy: 17, no answer: 19) gets only
+        ChannelDestroyed; one that answered hangs up (ChannelHangupRequest, StasisEnd, ChannelDestroyed)."""
+        gone = self.channels.pop(channel_id, None) or channel(channel_id)
+        if channel_id in self._in_app:
+            self._in_app.discard(channel_id)
+            await self.push(
+                hangup_request(gone, cause=cause, application=self.application),
+                stasis_end(gone, application=self.application),
+            )
+        await self.push(
+            channel_destroyed(gone, cause=cause, cause_txt=cause_txt, application=self.application)
         )
 
     async def caller_hangs_up(self, channel_id: str) -> None:
@@ -347,6 +383,18 @@ class FakeAri:
 
     async def stop_playback(self, playback_id: str) -> None:
         self._record("stop_playback", playback_id=playback_id)
+
+    async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
+        self._record("start_moh", channel_id=channel_id, moh_class=moh_class)
+        if channel_id not in self.channels:
+            raise AriNotFound(404, "Channel not found", method="POST", path=f"/channels/{channel_id}/moh")
+        self.moh[channel_id] = moh_class
+
+    async def stop_moh(self, channel_id: str) -> None:
+        self._record("stop_moh", channel_id=channel_id)
+        if channel_id not in self.channels:
+            raise AriNotFound(404, "Channel not found", method="DELETE", path=f"/channels/{channel_id}/moh")
+        self.moh.pop(channel_id, None)
 
     async def record(
         self,

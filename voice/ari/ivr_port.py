@@ -19,8 +19,26 @@ How the port's commands look over ARI:
   interruptible prompt starts answers it at once, without playing it (the caller is ahead of the menu).
   Keys pressed while a recording runs or while the call is with a queue are not for the IVR: dropped;
   so is the terminator pressed right after an entry that was already full ("16 digits, then #").
-- `enqueue`: `POST .../variable` CHANNEL(language), QUEUE_PRIO, CENTRALITA_SKILLS (when there are
-  skills), CENTRALITA_QUEUE; then `POST /channels/{id}/continue` to `<handoff context>,queue,1`.
+- `enqueue` to one of Centralita's queues (a queue the live ACD routes: `routing.ivr_queues`, the same
+  rule as over FastAGI): the caller stays in the application. `POST .../variable` CHANNEL(language),
+  `POST /channels/{id}/moh` (music on hold), and the call joins the live ACD with its priority, skills,
+  customer (who handled their open case last is preferred: `routing.preferred_agent`) and what the IVR
+  collected. When the ACD offers the call to an agent, the agent's endpoint is originated into the
+  application (`POST /channels?endpoint=<agent endpoint>&app=<app>&appArgs=agent,<call id>
+  &timeout=<ring seconds>&channelId=<caller's id>-agent-<n>`, the caller's number as caller id) while
+  the caller hears the music. The agent's StasisStart is the answer: `POST /bridges?type=mixing`,
+  `DELETE .../moh`, `POST /bridges/{id}/addChannel?channel=<caller>,<agent>`, and the ACD counts the
+  agent on the call (the timeline gets the queue's `queue_leave` and `agent_connect`). An agent's leg
+  that ends unanswered tells the ACD why (Q.850 cause 17/21 or dial status BUSY: busy; 18/19,
+  NOANSWER, or no end within the ring time: no answer; else failed), and the ACD offers the call to the
+  next agent while the caller keeps holding. The conversation is over when either side hangs up: the
+  other is hung up, the bridge destroyed, the agent goes to wrap-up, and `enqueue` raises CallerGone
+  (the call was handed over). A caller who hangs up while holding leaves the queue; a refusal (queue
+  full, nobody logged in) or the queue's max wait is ActionNotDone (music stopped), so the flow takes
+  its `on_failure` path, as over FastAGI.
+- `enqueue` to any other queue (Asterisk's own, in queues.conf): `POST .../variable` CHANNEL(language),
+  QUEUE_PRIO, CENTRALITA_SKILLS (when there are skills), CENTRALITA_QUEUE; then
+  `POST /channels/{id}/continue` to `<handoff context>,queue,1`.
 - `transfer`: CENTRALITA_DIAL (a target without a `/` is dialled as `Local/<target>@<transfer context>`,
   as over AGI) and CENTRALITA_DIAL_SECONDS, then continue to `<handoff context>,dial,1`.
 - `record`: `POST /channels/{id}/record?name=<dir>/<mailbox>-<call id>&format=wav&terminateOn=#
@@ -30,8 +48,8 @@ How the port's commands look over ARI:
 - `close` (by StasisIvr when the run is over): stops listening; a channel still in the application goes
   on in the dialplan (`POST .../continue`), as a FastAGI call does when its socket closes.
 
-Queues and transfers: the channel leaves the application for a small dialplan context that runs Queue()
-or Dial() and then comes *back* into the application with the result as Stasis arguments:
+Asterisk's queues and transfers: the channel leaves the application for a small dialplan context that
+runs Queue() or Dial() and then comes *back* into the application with the result as Stasis arguments:
 
     [centralita-handoff]
     exten => queue,1,Queue(${CENTRALITA_QUEUE})
@@ -61,14 +79,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
+import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from routing.ivr_queues import CallLine, IvrQueues, PendingOffer
+from routing.live_queues import InboundCall, OfferResult, Outcome, Refused
 from voice.ari.errors import (
     AriConflict,
     AriConnectionError,
@@ -84,6 +106,7 @@ from voice.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
+    Dial,
     PlaybackFinished,
     PlaybackStarted,
     RecordingFailed,
@@ -94,19 +117,38 @@ from voice.ari.events import (
 )
 from voice.ari.port import AriPort
 from voice.ari.router import AriRouter
-from voice.ivr.voice_port import ActionNotDone, CallerGone, CallLost, QueueContext
+from voice.ivr.voice_port import (
+    ActionNotDone,
+    CallerGone,
+    CallLost,
+    QueueContext,
+    QueueProgress,
+    VoicePortError,
+)
 from voice.prompts import PromptAudio
+from voice.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
 HANDOFF = "handoff"  # the first Stasis argument of a channel coming back from a queue or a transfer
+AGENT_LEG = "agent"  # ... and of an agent's phone rung for a call waiting in Centralita's queue
 DEFAULT_HANDOFF_CONTEXT = "centralita-handoff"
 DEFAULT_TRANSFER_CONTEXT = "centralita-transfer"
 DEFAULT_RECORDINGS = "centralita/recordings"
 MAX_TYPE_AHEAD = 64  # keys kept for later; a caller leaning on the keypad cannot grow memory
 _FILE_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_CALL_ID_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+# How an agent's phone that never answered ended, as the ACD hears it (the rest: "failed").
+_BUSY_CAUSES = frozenset({17, 21})  # user busy; call rejected (an agent who declines)
+_NO_ANSWER_CAUSES = frozenset({18, 19})  # no user responding; no answer (the ring time-out)
+_DIAL_RESULTS: dict[str, OfferResult] = {
+    "BUSY": "busy",
+    "NOANSWER": "no_answer",
+    "CHANUNAVAIL": "failed",
+    "CONGESTION": "failed",
+}
 
-Waiting = Literal["prompt", "digits", "recording", "handoff"]
+Waiting = Literal["prompt", "digits", "recording", "handoff", "queue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +159,8 @@ class AriPortOptions:
     reported as not done (its events were lost, e.g. while the event stream reconnected).
     `handoff_poll`: how often a call with a queue or transfer is checked for its end.
     `poll_failures`: consecutive failed checks (no connection to Asterisk) that make the call lost.
+    `agent_ring_margin`: past the offer's ring time, how long an agent's phone whose end was never heard
+    may ring before it is hung up as not answered (Asterisk's originate time-out normally ends it).
     """
 
     handoff_context: str = DEFAULT_HANDOFF_CONTEXT
@@ -128,6 +172,7 @@ class AriPortOptions:
     recording_grace: float = 10.0
     handoff_poll: float = 5.0
     poll_failures: int = 3
+    agent_ring_margin: float = 5.0
 
 
 @dataclass(slots=True)
@@ -145,6 +190,18 @@ class _Recording:
 
 
 @dataclass(slots=True)
+class _AgentLeg:
+    """An agent's phone rung for the call: originated into the application, answered, bridged."""
+
+    endpoint: str
+    channel_id: str
+    answered: bool = False  # its StasisStart came
+    gone: str | None = None  # why it ended, once it has
+    cause: int | None = None  # ChannelDestroyed's Q.850 cause
+    dial_status: str = ""
+
+
+@dataclass(slots=True)
 class _Handoff:
     returned: bool = False  # the channel came back into the application
     status: str | None = None  # QUEUESTATUS / DIALSTATUS it brought; None: it brought none
@@ -154,8 +211,11 @@ class AriVoicePort:
     """`voice.ivr.voice_port.VoicePort` on one channel of the Stasis application.
 
     Listens from construction; `close()` (always, when the call is over) stops listening and lets a
-    channel still in the application go on in the dialplan. `call_id` names recordings (the linkedid,
-    once StasisIvr knows it). `waiting_for` says what the call waits for, if anything.
+    channel still in the application go on in the dialplan. `call_id` names recordings and the call in
+    the live ACD (the linkedid, once StasisIvr knows it); `caller` is the caller's number, for the
+    agent's phone and screen pop. With `queues` (Centralita's live ACD) and `application` (the Stasis
+    application agents' phones are originated into), queue nodes naming one of its queues wait for
+    its agents here. `waiting_for` says what the call waits for, if anything.
     """
 
     def __init__(
@@ -166,12 +226,22 @@ class AriVoicePort:
         *,
         call_id: str | None = None,
         options: AriPortOptions = AriPortOptions(),
+        queues: IvrQueues | None = None,
+        application: str | None = None,
+        caller: str | None = None,
     ) -> None:
         self.channel_id = channel_id
         self.call_id = call_id or channel_id
+        self.caller = caller
         self.waiting_for: Waiting | None = None
         self._ari = ari
+        self._router = router
         self._options = options
+        self._queues = queues
+        self._application = application
+        self._agent: _AgentLeg | None = None  # the agent's phone being rung or talked to
+        self._agent_legs = 0
+        self._talking_on: str | None = None  # a bridge left to Asterisk when the run was cancelled
         self._digits: deque[str] = deque()
         self._late_terminator: tuple[str, float] | None = None  # (key, until): see _expect_terminator
         self._changed = asyncio.Event()  # set by every event about the call; waits clear it first
@@ -260,8 +330,13 @@ class AriVoicePort:
         language: str,
         context: QueueContext | None = None,
     ) -> None:
-        """Over ARI the call still goes to Asterisk's Queue() through the dialplan (`centralita-handoff`):
-        Centralita's own ACD is reached over FastAGI only, so `context` is not used here yet."""
+        """One of Centralita's queues: the caller waits here, in the application, for the live ACD's
+        agents; any other: Asterisk's Queue() through the dialplan (`centralita-handoff`), where
+        `context` is not used. See the module docstring."""
+        queues = self._queues
+        if queues is not None and self._application and queues.routes(queue):
+            await self._wait_for_agent(queues, queue, priority, skills, language, context or QueueContext())
+            return
         variables = {"CHANNEL(language)": language, "QUEUE_PRIO": str(priority)}
         if skills:
             variables["CENTRALITA_SKILLS"] = ",".join(skills)
@@ -325,6 +400,77 @@ class AriVoicePort:
             await self._ari.hangup(self.channel_id)
         self._mark_gone("hung up by the IVR")
 
+    # --- Centralita's queues --------------------------------------------------------------------------
+
+    async def _wait_for_agent(
+        self,
+        queues: IvrQueues,
+        queue: str,
+        priority: int,
+        skills: list[str],
+        language: str,
+        context: QueueContext,
+    ) -> None:
+        what = f"queue {queue}"
+        self._check_up(what)
+        call = InboundCall(
+            call_id=self.call_id,
+            queue=queue,
+            caller=self.caller,
+            customer_id=context.customer_id,
+            priority=priority,
+            skills=tuple(skills),
+            context=dict(context.collected),
+            interaction_id=context.interaction_id,
+        )
+        async with self._ari_errors(what):
+            await self._ari.set_variable(self.channel_id, "CHANNEL(language)", language)
+        line = queues.open_line(call.call_id)  # first: the ACD may offer the call while it joins
+        self.waiting_for = "queue"
+        try:
+            joined = await queues.join(call)
+            if isinstance(joined, Refused):
+                raise ActionNotDone(f"{what}: {joined.reason} ({joined.detail})")
+            logger.info(
+                "call %s joined queue %s at position %d (about %s s)",
+                call.call_id,
+                queue,
+                joined.position,
+                joined.estimate.seconds,
+            )
+            await _AriQueueWait(self, queues, line, call, context).run()
+        finally:
+            queues.close_line(call.call_id)
+            self._digits.clear()  # keys pressed in the queue were not for the IVR
+            self.waiting_for = None
+
+    def _ring_agent(self, endpoint: str) -> tuple[_AgentLeg, Subscription]:
+        """A new leg for the agent's phone, listened to before it is originated (Asterisk sends its first
+        events before it answers the POST)."""
+        self._agent_legs += 1
+        leg = self._agent = _AgentLeg(endpoint, f"{self.channel_id}-agent-{self._agent_legs}")
+        return leg, self._router.on_channel(leg.channel_id, lambda event: self._on_agent_event(leg, event))
+
+    def _on_agent_event(self, leg: _AgentLeg, event: AriEvent) -> None:
+        if isinstance(event, StasisStart) and event.channel.id == leg.channel_id:
+            leg.answered = True
+        elif isinstance(event, Dial) and event.peer.id == leg.channel_id and event.dialstatus:
+            leg.dial_status = event.dialstatus
+        elif isinstance(event, ChannelHangupRequest | ChannelDestroyed | StasisEnd):
+            if event.channel.id != leg.channel_id:
+                return
+            if not isinstance(event, StasisEnd) and event.cause:
+                leg.cause = event.cause  # 0 says nothing: a later event may tell more
+            if leg.gone is None:
+                leg.gone = event.type
+        else:
+            return
+        self._changed.set()
+
+    def _wake(self, _: object = None) -> None:
+        """A done-callback: what the queue wait waits for changed (an offer, the ACD's outcome)."""
+        self._changed.set()
+
     # --- the end of the call -------------------------------------------------------------------------
 
     async def close(self) -> None:
@@ -333,8 +479,8 @@ class AriVoicePort:
         if self._closed:
             return
         self._closed = True
-        if self._gone is not None or not self._in_app:
-            return  # hung up, or with a queue or transfer: nothing to hand back
+        if self._gone is not None or not self._in_app or self._talking_on is not None:
+            return  # hung up, with a queue or transfer, or talking to an agent: nothing to hand back
         try:
             await self._ari.continue_in_dialplan(self.channel_id)
         except AriNotFound:
@@ -353,6 +499,16 @@ class AriVoicePort:
             self._mark_gone("the channel is gone")
         except AriError as exc:
             logger.info("channel %s: could not check it: %s", self.channel_id, exc)
+        leg = self._agent
+        if leg is None or leg.gone is not None:
+            return
+        try:
+            await self._ari.get_channel(leg.channel_id)
+        except AriNotFound:
+            leg.gone = "the agent's channel is gone"
+            self._changed.set()
+        except AriError as exc:
+            logger.info("channel %s: could not check it: %s", leg.channel_id, exc)
 
     # --- events -------------------------------------------------------------------------------------
 
@@ -531,6 +687,288 @@ class AriVoicePort:
     async def _still_up(self) -> bool:
         await self.check_channel()
         return self._gone is None
+
+
+class _AriQueueWait:
+    """One call on hold in a live queue, until an agent has talked to it, it leaves, or it is refused."""
+
+    def __init__(
+        self, port: AriVoicePort, queues: IvrQueues, line: CallLine, call: InboundCall, context: QueueContext
+    ) -> None:
+        self.port = port
+        self.ari = port._ari
+        self.queues = queues
+        self.line = line
+        self.call = call
+        self.context = context
+        self.started = time.monotonic()
+        self.music = False
+        self.connected: str | None = None  # the agent who answered, once one has
+        self.outcome: asyncio.Future[Outcome] | None = None
+        self.bridge_id: str | None = None  # the bridge of the agent's leg, once made
+
+    def report(self, progress: QueueProgress) -> None:
+        if self.context.progress is not None:
+            try:
+                self.context.progress(progress)
+            except Exception:  # the timeline's trouble must not drop the caller
+                logger.exception("call %s: queue progress not reported", self.call.call_id)
+
+    def waited(self) -> float:
+        return time.monotonic() - self.started
+
+    async def run(self) -> None:
+        port, queue = self.port, self.call.queue
+        what = f"queue {queue}"
+        outcome = self.outcome = asyncio.ensure_future(self.queues.live.wait(self.call.call_id))
+        outcome.add_done_callback(port._wake)
+        offered: asyncio.Future[PendingOffer] | None = None
+        try:
+            await self._music(True)
+            while True:
+                port._changed.clear()
+                port._check_up(what)
+                if offered is None:
+                    offered = asyncio.ensure_future(self.line.next_offer())
+                    offered.add_done_callback(port._wake)
+                if offered.done():
+                    pending, offered = offered.result(), None
+                    await self._ring(pending)  # back here: nobody answered, the caller holds on
+                    continue
+                if outcome.done():
+                    self._not_answered(outcome)
+                await port._changed.wait()
+        except CallerGone:
+            if self.connected is None:
+                self.report(QueueProgress("left", queue, self.waited(), result="caller hung up"))
+            raise
+        finally:
+            for task in (outcome, offered):
+                if task is not None and not task.done():
+                    task.cancel()
+            if self.connected is None:
+                # Hung up, lost, refused or out of time: the call leaves the queue (an offer is withdrawn).
+                self.queues.live.leave(self.call.call_id)
+                if not port.gone:
+                    await self._quietly(self._music(False))  # the flow goes on: its next prompt
+            else:  # the agent goes to wrap-up
+                self.queues.live.call_ended(self.call.call_id)
+
+    def _not_answered(self, outcome: asyncio.Future[Outcome]) -> None:
+        if outcome.cancelled() or outcome.exception() is not None:
+            result, waited = "left", self.waited()
+        else:
+            result, waited = outcome.result().result, outcome.result().waited_s
+        why = {"max_wait": "nobody answered within the queue's max wait", "left": "the call left the queue"}
+        self.report(QueueProgress("left", self.call.queue, waited, result=result))
+        raise ActionNotDone(f"queue {self.call.queue}: {result} ({why.get(result, '')})")
+
+    # --- one offer ----------------------------------------------------------------------------------
+
+    async def _ring(self, pending: PendingOffer) -> None:
+        """Rings the agent while the caller holds; returns when the agent did not take the call (the
+        ACD has heard why), raises CallerGone when the call is over (the conversation, or a hang-up)."""
+        port, offer = self.port, pending.offer
+        pending.result.add_done_callback(port._wake)  # a withdrawal ends the ringing
+        leg, listening = port._ring_agent(offer.endpoint)
+        self.line.ringing = pending
+        try:
+            if not await self._originate(pending, leg):
+                return
+            result = await self._answer_of(pending, leg)
+            if result is not None:
+                pending.settle(result)
+                logger.info("call %s: %s did not answer (%s)", self.call.call_id, offer.endpoint, result)
+                return
+            if pending.withdrawn:  # the ACD gave up on this offer (it rang too long): not this agent's call
+                logger.info(
+                    "call %s: %s answered after the offer was withdrawn", self.call.call_id, offer.endpoint
+                )
+                return
+            if not await self._bridge(leg):
+                pending.settle("failed")
+                return
+            self.line.ringing = None
+            try:
+                await self._answered(pending)
+                await self._talk(leg)
+            except asyncio.CancelledError:
+                # The service is stopping: the conversation goes on in Asterisk's bridge, unobserved.
+                logger.warning(
+                    "call %s: stopped following its conversation with %s", self.call.call_id, leg.endpoint
+                )
+                port._talking_on = self.bridge_id
+                if self.connected is None:
+                    self._connect(offer.agent_name, self.waited())
+                raise
+        finally:
+            self.line.ringing = None
+            listening.cancel()
+            port._agent = None
+            if port._talking_on is None:  # else the conversation goes on without us (see _talk)
+                if leg.gone is None:
+                    await _hang_up(self.ari, leg.channel_id)
+                bridge_id, self.bridge_id = self.bridge_id, None
+                if bridge_id is not None:
+                    await _destroy_bridge(self.ari, bridge_id)
+
+    async def _originate(self, pending: PendingOffer, leg: _AgentLeg) -> bool:
+        """The agent's phone rings (False: Asterisk refused it, the ACD is told "failed")."""
+        port, offer = self.port, pending.offer
+        call_ref = _CALL_ID_SAFE.sub("_", self.call.call_id)
+        try:
+            await self.ari.originate(
+                offer.endpoint,
+                app=port._application,
+                app_args=[AGENT_LEG, call_ref],
+                caller_id=self.call.caller,
+                timeout=max(1, math.ceil(offer.ring_timeout_s)),
+                channel_id=leg.channel_id,
+                variables={"CENTRALITA_ARI_APP": port._application or "", "CENTRALITA_CALL_ID": call_ref},
+            )
+        except (AriConnectionError, AriUnauthorized) as exc:
+            raise CallLost(f"queue {self.call.queue}: ringing {offer.endpoint}: {exc}") from exc
+        except AriError as exc:  # this endpoint only (unknown, unreachable): the ACD tries another agent
+            logger.warning("call %s: Asterisk would not ring %s: %s", self.call.call_id, offer.endpoint, exc)
+            leg.gone = f"originate refused: {exc}"
+            pending.settle("failed")
+            return False
+        return True
+
+    async def _answer_of(self, pending: PendingOffer, leg: _AgentLeg) -> OfferResult | None:
+        """None once the agent answered (or the offer was withdrawn); how the phone ended otherwise."""
+        port = self.port
+        deadline = _now() + pending.offer.ring_timeout_s + port._options.agent_ring_margin
+        while True:
+            port._changed.clear()
+            port._check_up(f"queue {self.call.queue}: ringing {leg.endpoint}")
+            if leg.answered or pending.withdrawn:
+                return None
+            if leg.gone is not None:
+                return _leg_result(leg.cause, leg.dial_status)
+            if not await port._next_event(deadline):
+                logger.warning("call %s: no end of ringing %s heard", self.call.call_id, leg.endpoint)
+                return "no_answer"
+
+    async def _bridge(self, leg: _AgentLeg) -> bool:
+        """Caller and agent in a mixing bridge (`bridge_id`); False when the agent's side failed (the
+        music goes on; the leg and the bridge are cleared by `_ring`). CallerGone / CallLost as the port's."""
+        port = self.port
+        what = f"queue {self.call.queue}: bridging {leg.endpoint}"
+        try:
+            bridge = await self.ari.create_bridge(
+                "mixing", bridge_id=f"{port.channel_id}-bridge-{port._agent_legs}"
+            )
+            self.bridge_id = bridge.id
+            await self._music(False)
+            await self.ari.add_channel(bridge.id, [port.channel_id, leg.channel_id])
+        except (AriConnectionError, AriUnauthorized) as exc:
+            raise CallLost(f"{what}: {exc}") from exc
+        except AriError as exc:
+            if not await port._still_up():
+                raise CallerGone(f"{what}: the caller hung up") from exc
+            logger.warning("call %s: could not bridge %s: %s", self.call.call_id, leg.endpoint, exc)
+            await self._music(True)
+            return False
+        port._check_up(what)
+        if leg.gone is not None:
+            logger.warning("call %s: %s hung up as soon as it answered", self.call.call_id, leg.endpoint)
+            await self._music(True)
+            return False
+        return True
+
+    async def _answered(self, pending: PendingOffer) -> None:
+        """The two talk: the ACD counts the agent on the call, the timeline hears who answered."""
+        offer = pending.offer
+        if pending.settle("answered") and self.outcome is not None:
+            try:
+                counted = await asyncio.wait_for(asyncio.shield(self.outcome), timeout=5.0)
+            except TimeoutError:
+                logger.warning(
+                    "call %s: the ACD did not count %s's answer", self.call.call_id, offer.endpoint
+                )
+            else:
+                if counted.result == "answered":
+                    self._connect(offer.agent_name, counted.waited_s)
+                    return
+        # The ACD gave up on the offer while the two were being bridged: they talk all the same, and
+        # the timeline says so; the call leaves the queue so that nobody else is offered it.
+        logger.warning("call %s: %s answered after the ACD gave up", self.call.call_id, offer.endpoint)
+        self._connect(offer.agent_name, self.waited())
+        self.queues.live.leave(self.call.call_id)
+
+    def _connect(self, agent: str, waited: float) -> None:
+        self.connected = agent
+        self.report(QueueProgress("left", self.call.queue, waited, agent=agent, result="answered"))
+        self.report(QueueProgress("agent_connected", self.call.queue, waited, agent=agent))
+
+    async def _talk(self, leg: _AgentLeg) -> None:
+        """Until either side hangs up; then the other is hung up. Always ends with CallerGone: the call
+        was handed over, nothing more is said to it."""
+        port = self.port
+        while True:
+            port._changed.clear()
+            if port.gone or leg.gone is not None:
+                break
+            await port._changed.wait()
+        who = "the caller" if port.gone else "the agent"
+        if not port.gone:
+            await _hang_up(self.ari, port.channel_id)
+            port._mark_gone(f"hung up after {leg.endpoint} hung up")
+        raise CallerGone(f"the call ended after {self.connected} answered it ({who} hung up)")
+
+    # --- plumbing -----------------------------------------------------------------------------------
+
+    async def _music(self, on: bool) -> None:
+        """Music on hold on or off. Only a gone channel or a lost Asterisk matter: a caller without
+        music still waits for an agent."""
+        if on == self.music:
+            return
+        port = self.port
+        try:
+            async with port._ari_errors("music on hold"):
+                if on:
+                    await self.ari.start_moh(port.channel_id)
+                else:
+                    await self.ari.stop_moh(port.channel_id)
+        except ActionNotDone as exc:
+            logger.warning("call %s: %s", self.call.call_id, exc)
+        self.music = on
+
+    async def _quietly(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except VoicePortError as exc:
+            logger.info("call %s: %s", self.call.call_id, exc)
+
+
+def _leg_result(cause: int | None, dial_status: str) -> OfferResult:
+    """How an agent's phone that never answered ended, from its hang-up cause and dial status."""
+    if dial_status in _DIAL_RESULTS:
+        return _DIAL_RESULTS[dial_status]
+    if cause in _BUSY_CAUSES:
+        return "busy"
+    if cause in _NO_ANSWER_CAUSES or cause is None:  # no cause heard: it rang out, as far as we know
+        return "no_answer"
+    return "failed"
+
+
+async def _hang_up(ari: AriPort, channel_id: str) -> None:
+    try:
+        await ari.hangup(channel_id)
+    except AriNotFound:
+        pass  # gone already
+    except AriError as exc:
+        logger.warning("could not hang up channel %s: %s", channel_id, exc)
+
+
+async def _destroy_bridge(ari: AriPort, bridge_id: str) -> None:
+    try:
+        await ari.destroy_bridge(bridge_id)
+    except AriNotFound:
+        pass
+    except AriError as exc:
+        logger.warning("could not destroy bridge %s: %s", bridge_id, exc)
 
 
 def _now() -> float:

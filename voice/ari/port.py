@@ -66,6 +66,10 @@ class AriPort(Protocol):
 
     async def stop_playback(self, playback_id: str) -> None: ...
 
+    async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None: ...
+
+    async def stop_moh(self, channel_id: str) -> None: ...
+
     async def record(
         self,
         channel_id: str,

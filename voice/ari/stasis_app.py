@@ -25,11 +25,18 @@ does not put it in the channel of an event (see the recordings in ../shared/fixt
 (`GET .../variable?variable=CHANNEL(linkedid)`), and the channel id is the fallback.
 
 `stop()` stops taking calls, lets running calls finish for a grace period, then cancels the rest; a call
-with a queue stays there. A call the IVR cannot take (it is stopping, or a return from a handoff nobody
-waits for any more) goes to `failed_context` (`s`, 1) when one is given, as a FastAGI call the server
-refuses goes on with AGISTATUS=FAILURE; else on in the dialplan after Stasis(). `resync()` is the event
+in Asterisk's queue stays there, a caller talking to an agent of Centralita's queue stays in the bridge,
+and one still holding for an agent leaves the queue and goes on in the dialplan after Stasis(). A call
+the IVR cannot take (it is stopping, or a return from a handoff nobody waits for any more) goes to
+`failed_context` (`s`, 1) when one is given, as a FastAGI call the server refuses goes on with
+AGISTATUS=FAILURE; else on in the dialplan after Stasis(). `resync()` is the event
 stream's `on_connect`: it checks the running calls' channels, since events sent while the stream was
 down are lost.
+
+With `queues` (Centralita's live ACD: `routing.ivr_queues`), a flow's queue node naming one of its
+queues keeps the caller in the application until an agent has talked to them: the agents' phones are
+originated into this same application (first Stasis argument `agent`, so they are not taken for
+calls) and bridged to the caller (see `voice.ari.ivr_port`).
 """
 
 from __future__ import annotations
@@ -40,9 +47,10 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
 from core.timeline.schemas import RefKind
+from routing.ivr_queues import IvrQueues
 from voice.ari.errors import AriError, AriNotFound
 from voice.ari.events import AriEvent, Channel, StasisStart
-from voice.ari.ivr_port import HANDOFF, AriPortOptions, AriVoicePort
+from voice.ari.ivr_port import AGENT_LEG, HANDOFF, AriPortOptions, AriVoicePort
 from voice.ari.port import AriPort
 from voice.ari.router import AriRouter
 from voice.ivr.schema import Flow
@@ -53,7 +61,7 @@ logger = logging.getLogger(__name__)
 
 IVR = "ivr"  # Stasis(<app>,ivr,<flow>,<number>): an IVR call, as the rendered dialplan sends it
 # First Stasis arguments that are not flows: channels made for something else than an IVR call.
-OTHER_PURPOSES = frozenset({HANDOFF, "dialer", "agent", "snoop", "media"})
+OTHER_PURPOSES = frozenset({HANDOFF, "dialer", AGENT_LEG, "snoop", "media"})
 # Channels that never are a caller, whatever their arguments.
 MEDIA_TECHNOLOGIES = ("Snoop/", "UnicastRTP/", "AudioSocket/", "WebSocket/")
 LINKEDID = "CHANNEL(linkedid)"
@@ -80,6 +88,7 @@ class StasisIvr:
         failed_context: str | None = None,
         options: AriPortOptions = AriPortOptions(),
         other_purposes: Iterable[str] = OTHER_PURPOSES,
+        queues: IvrQueues | None = None,
     ) -> None:
         self._ari = ari
         self._router = router
@@ -89,7 +98,8 @@ class StasisIvr:
         self._fallback_flow = fallback_flow
         self._failed_context = failed_context
         self._options = options
-        self._other_purposes = frozenset(other_purposes) | {HANDOFF}
+        self._other_purposes = frozenset(other_purposes) | {HANDOFF, AGENT_LEG}
+        self._queues = queues
         self._subscription: Subscription | None = None
         self._ports: dict[str, AriVoicePort] = {}  # channel id -> the port of its running call
         self._tasks: set[asyncio.Task[None]] = set()
@@ -164,7 +174,14 @@ class StasisIvr:
             self._spawn(self._hand_back(channel.id), f"hand back {channel.id}")
             return
         # The port listens from now on: keys pressed before the flow starts are kept for it.
-        port = AriVoicePort(self._ari, self._router, channel.id, options=self._options)
+        port = AriVoicePort(
+            self._ari,
+            self._router,
+            channel.id,
+            options=self._options,
+            queues=self._queues,
+            application=self.application,
+        )
         self._ports[channel.id] = port
         self._spawn(self._serve(port, event), f"IVR call {channel.id}")
 
@@ -183,7 +200,7 @@ class StasisIvr:
                 await _hang_up_politely(port)
                 return
             call = await call_info(self._ari, event)
-            port.call_id = call.call_id
+            port.call_id, port.caller = call.call_id, call.caller
             logger.debug("ARI call started: %s, call %s", where, call.call_id)
             await self._runner.run(flow, port, call)
         except asyncio.CancelledError:

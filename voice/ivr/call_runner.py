@@ -24,6 +24,10 @@ counts as transferred. An accepted callback is booked through `callback_booker`;
 is logged with the call id and the flow goes on (the caller hears the flow's confirmation either way:
 the failure is for the operators).
 
+Voicemail: with a `transcriber` that can hear the call's language, the recording is transcribed in a task
+of its own once the caller has left it (the call does not wait), and the transcript is added to the
+call's interaction as a `recording` touchpoint (input `transcript`), even when the call has ended by then.
+
 The interaction is closed with an outcome: `transferred` (a queue or transfer took the call),
 `abandoned` (the caller hung up before the flow was done), `callback_requested`, `contained` (the IVR
 finished the call itself), or `failed`.
@@ -40,7 +44,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from core.db import utcnow
-from core.timeline.schemas import Outcome, TouchpointCreate
+from core.timeline.schemas import Outcome, TouchpointCreate, TouchpointKind
 from voice.call_journal import CallJournal, OpenedCall, action_touchpoint, queue_touchpoint, step_touchpoint
 from voice.ivr.actions import (
     Action,
@@ -107,6 +111,25 @@ class CallbackBooker(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class VoicemailTranscript:
+    text: str  # "" when nothing was recognised
+    confidence: float  # 0..1
+    engine: str  # e.g. "vosk-es"
+    audio_ms: int  # how long the recording is
+    latency_ms: int  # from the start of the transcription to the transcript
+
+
+class VoicemailTranscriber(Protocol):
+    """Turns a voicemail into text (`voice.speech.voicemail_transcripts`)."""
+
+    def transcribes(self, recording: str, language: str) -> bool:
+        """Whether `recording` (the port's name for it) in `language` can be transcribed here."""
+        ...
+
+    async def transcribe(self, recording: str, language: str, *, call_id: str) -> VoicemailTranscript: ...
+
+
+@dataclass(frozen=True, slots=True)
 class WaitForecast:
     """The ACD's estimated wait for a caller joining a queue now."""
 
@@ -163,6 +186,7 @@ class CallRunner:
         link_sender: LinkSender | None = None,
         queues: QueueForecaster | None = None,
         callback_booker: CallbackBooker | None = None,
+        transcriber: VoicemailTranscriber | None = None,
         clock: Callable[[], datetime] = utcnow,
         max_events: int = 1000,
         journal_grace: float = 5.0,
@@ -172,11 +196,13 @@ class CallRunner:
         self.link_sender = link_sender
         self.queues = queues
         self.callback_booker = callback_booker
+        self.transcriber = transcriber
         self.clock = clock
         self.max_events = max_events
         self.journal_grace = journal_grace
         self.hangup_timeout = hangup_timeout
         self._writers: set[asyncio.Task[None]] = set()
+        self._transcripts: set[asyncio.Task[None]] = set()
 
     async def run(self, flow: Flow, port: VoicePort, call: CallInfo) -> CallReport:
         started_at = self.clock()
@@ -208,9 +234,12 @@ class CallRunner:
         )
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Wait for the timeline writes of ended calls (at shutdown, and in tests)."""
+        """Wait for the timeline writes of ended calls and their voicemail transcripts (at shutdown, and
+        in tests)."""
         if self._writers:
             await asyncio.wait(set(self._writers), timeout=timeout)
+        if self._transcripts:
+            await asyncio.wait(set(self._transcripts), timeout=timeout)
 
 
 class _CallLog(logging.LoggerAdapter[logging.Logger]):
@@ -235,6 +264,7 @@ class _TimelineWriter:
         self._log = log
         self._jobs: asyncio.Queue[TouchpointCreate | _Close] = asyncio.Queue()
         self.opened: asyncio.Future[OpenedCall | None] = asyncio.get_running_loop().create_future()
+        self.finishing = False  # the close is queued: later steps must wait for the task, then write
         self.task = asyncio.create_task(
             self._write(call, flow, started_at), name=f"timeline of {call.call_id}"
         )
@@ -243,6 +273,7 @@ class _TimelineWriter:
         self._jobs.put_nowait(touchpoint)
 
     def finish(self, outcome: Outcome, ended_at: datetime) -> None:
+        self.finishing = True
         self._jobs.put_nowait(_Close(outcome, ended_at))
 
     def opened_now(self) -> OpenedCall | None:
@@ -536,11 +567,59 @@ class _ActiveCall:
             self.recording = await port.record(
                 mailbox=action.mailbox, max_seconds=action.max_seconds, beep=action.beep
             )
+            self._transcribe(self.recording)
         elif isinstance(action, Hangup):
             self.gone = True  # whatever the port answers, nothing more is said to this call
             await port.hangup()
         else:
             raise TypeError(f"the runner does not know the action {action.type!r}")
+
+    def _transcribe(self, recording: str) -> None:
+        """The voicemail's transcript, off the call's path: a task the runner's `drain` waits for."""
+        transcriber = self.runner.transcriber
+        language = self.state.language
+        if transcriber is None or not transcriber.transcribes(recording, language):
+            return
+        node = self.at_node or self.state.node
+        task = asyncio.create_task(
+            self._add_transcript(transcriber, recording, language, node), name=f"transcript of {recording}"
+        )
+        self.runner._transcripts.add(task)
+        task.add_done_callback(self.runner._transcripts.discard)
+
+    async def _add_transcript(
+        self, transcriber: VoicemailTranscriber, recording: str, language: str, node: str | None
+    ) -> None:
+        try:
+            transcript = await transcriber.transcribe(recording, language, call_id=self.call.call_id)
+            touchpoint = TouchpointCreate(
+                kind=TouchpointKind.RECORDING,
+                occurred_at=self.runner.clock(),
+                node=node,
+                input="transcript",
+                text=transcript.text[:20_000] or None,
+                confidence=min(max(transcript.confidence, 0.0), 1.0) if transcript.text else None,
+                attributes={
+                    "recording": recording,
+                    "transcript": transcript.text[:20_000],
+                    "engine": transcript.engine,
+                    "confidence": transcript.confidence,
+                    "audio_ms": transcript.audio_ms,
+                    "latency_ms": transcript.latency_ms,
+                },
+            )
+            writer = self.writer
+            if not writer.finishing:
+                writer.add(touchpoint)  # the call goes on: its own writer keeps the steps in order
+                return
+            await asyncio.wait({writer.task})  # one writer at a time: the call's last steps and close first
+            opened = writer.opened_now()
+            if opened is not None:  # else the call is not on the timeline: nowhere to put it
+                await self.runner.journal.add_step(opened.interaction_id, touchpoint)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.log.exception("voicemail %s: no transcript", recording)
 
     def _estimate(self, action: EstimateWait) -> QueueWaitEstimated:
         queues = self.runner.queues

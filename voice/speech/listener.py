@@ -4,11 +4,18 @@ A port (FastAGI, ARI) gets the caller's audio onto an `AudioLink` its own way �
 `AudioSocket()` application, ARI bridges an external-media channel — and hands it here with the
 question; the listener fetches the prompts' sound, gives the turn a fresh voice-activity detector and
 DTMF detector, and runs `voice.speech.listening.listen`.
+
+Without AudioSocket — no server in this process (`links` None), or an Asterisk that has no AudioSocket()
+application — a FastAGI port asks through `recorded` instead (`voice.speech.recorded_turn`: Asterisk
+records the answer, Centralita recognises the file), when the recordings directory is shared. The listener
+remembers an Asterisk without AudioSocket() for `audiosocket_retry_seconds`, so that each turn does not
+try it again first.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -20,6 +27,7 @@ from voice.speech.dtmf_tones import DtmfDetector
 from voice.speech.listening import ListeningRules, listen
 from voice.speech.prompt_pcm import PromptSoundMissing, PromptSounds
 from voice.speech.recognition_pool import SpeechRecognition
+from voice.speech.recorded_turn import RecordedTurns
 from voice.speech.voice_activity import VoiceActivityDetector
 
 logger = logging.getLogger(__name__)
@@ -44,7 +52,7 @@ class AudioLinks(Protocol):
 
 @dataclass
 class SpeechListener:
-    links: AudioLinks
+    links: AudioLinks | None  # None: no AudioSocket server here; turns are recorded (`recorded`) or off
     address: str  # host:port, as Asterisk should connect to `links`
     sounds: PromptSounds
     recognition: SpeechRecognition
@@ -52,11 +60,35 @@ class SpeechListener:
     new_vad: Callable[[], VoiceActivityDetector]
     rules: ListeningRules = field(default_factory=ListeningRules)
     connect_timeout: float = 5.0  # Asterisk's AudioSocket() connects within this, or it failed
+    recorded: RecordedTurns | None = None  # speech turns recorded by Asterisk, when AudioSocket is not there
+    audiosocket_retry_seconds: float = 300.0  # after Asterisk said it has no AudioSocket(), record until then
 
     _idle_vads: list[VoiceActivityDetector] = field(default_factory=list, init=False, repr=False)
+    _audiosocket_missing_at: float | None = field(default=None, init=False, repr=False)
 
     def hears(self, language: str) -> bool:
-        return language.split("-")[0] in self.languages
+        """Whether a turn in `language` can be heard at all (over AudioSocket or recorded)."""
+        reachable = self.recorded is not None or self.streams_audio()
+        return reachable and language.split("-")[0] in self.languages
+
+    def streams_audio(self) -> bool:
+        """Whether to ask over AudioSocket first: a server runs here, and Asterisk was not found lacking
+        AudioSocket() within `audiosocket_retry_seconds`."""
+        if self.links is None:
+            return False
+        missing_at = self._audiosocket_missing_at
+        return missing_at is None or time.monotonic() - missing_at >= self.audiosocket_retry_seconds
+
+    def audiosocket_missing(self) -> None:
+        """Asterisk answered that it has no AudioSocket() application (app_audiosocket not loaded)."""
+        if self._audiosocket_missing_at is None:
+            logger.warning(
+                "Asterisk has no AudioSocket() application (load app_audiosocket.so): speech turns are %s; "
+                "AudioSocket() is tried again every %g s",
+                "recorded with RECORD FILE" if self.recorded is not None else "keys only",
+                self.audiosocket_retry_seconds,
+            )
+        self._audiosocket_missing_at = time.monotonic()
 
     async def ask(self, link: AudioLink, question: Question) -> Heard:
         # Detectors are reused (reset between turns): loading Silero's model costs ~40 ms a time.

@@ -10,6 +10,12 @@ turns into no-matches.
 Results: the text is the phrase when the caller said exactly one of the grammar's phrases, otherwise ""
 (a no-match: silence, "[unk]", or words outside the phrases). `confidence` is the lowest of the phrase's
 word confidences (vosk's word posteriors, 0..1): a phrase is as sure as its weakest word.
+
+Free-form (transcription, e.g. of a voicemail): a grammar with no phrases at all (`free_form(language)`)
+gives a recogniser without a grammar, decoding whatever was said with the model's whole vocabulary. The
+text is every word heard, the confidence the mean of the words' (a transcript is as sure as its words on
+average), and it may run to `MAX_FREE_FORM_SECONDS`. Only vosk does this: pocketsphinx's shipped model
+is grammar-only (free-form English on it is unusable).
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ log = logging.getLogger(__name__)
 
 UNKNOWN = "[unk]"
 MAX_SECONDS = 30.0  # audio beyond this in one utterance is not decoded: a monologue is no menu answer
+MAX_FREE_FORM_SECONDS = 600.0  # a transcription: the longest voicemail a flow may record
+
+
+def free_form(language: str) -> Grammar:
+    """The grammar that asks for a transcription: no phrases, so every word the model knows counts."""
+    return Grammar(language, {})
 
 
 def check_model_dir(path: Path, *, language: str, setting: str | None = None) -> None:
@@ -76,6 +88,10 @@ class VoskRecognizer:
         model = self._models.get(primary)
         if model is None:
             raise RecognitionError(f"no vosk model for language {grammar.language!r}")
+        if not grammar.phrases:  # free-form: the whole vocabulary, no grammar
+            free = self._vosk.KaldiRecognizer(model, SAMPLE_RATE)
+            free.SetWords(True)
+            return VoskStream(free, f"vosk-{primary}", None)
         compiled = compile_phrases(
             (phrase for phrases in grammar.phrases.values() for phrase in phrases),
             lambda word: model.vosk_model_find_word(word) >= 0,
@@ -98,10 +114,13 @@ class VoskRecognizer:
 
 
 class VoskStream:
-    def __init__(self, recognizer: Any, engine: str, phrases: frozenset[str]) -> None:
+    """One utterance; `phrases` None: free-form (a transcription), else the grammar's phrases."""
+
+    def __init__(self, recognizer: Any, engine: str, phrases: frozenset[str] | None) -> None:
         self._recognizer: Any | None = recognizer
         self.engine = engine
         self._phrases = phrases
+        self._max_samples = (MAX_SECONDS if phrases is not None else MAX_FREE_FORM_SECONDS) * SAMPLE_RATE
         self._segments: list[list[dict[str, Any]]] = []  # words of each endpointed segment
         self._odd = b""
         self._samples = 0
@@ -112,7 +131,7 @@ class VoskStream:
         pcm = self._odd + pcm
         whole = len(pcm) - len(pcm) % 2
         self._odd = pcm[whole:]
-        if whole == 0 or self._samples >= MAX_SECONDS * SAMPLE_RATE:
+        if whole == 0 or self._samples >= self._max_samples:
             return None
         self._samples += whole // 2
         if recognizer.AcceptWaveform(pcm[:whole]):
@@ -132,11 +151,21 @@ class VoskStream:
         self._segments.append(_result_words(recognizer.FinalResult()))
         words = [word for segment in self._segments for word in segment]
         said = [str(word.get("word", "")) for word in words]
+        if self._phrases is None:
+            return self._transcript(words)
         text = " ".join(phrase_words(" ".join(said), keep_accents=True))
-        overlong = self._samples >= MAX_SECONDS * SAMPLE_RATE
+        overlong = self._samples >= self._max_samples
         if not words or UNKNOWN in said or text not in self._phrases or overlong:
             return Recognition("", 0.0, self.engine)
         confidence = min(float(word.get("conf", 0.0)) for word in words)
+        return Recognition(text, round(max(0.0, min(1.0, confidence)), 3), self.engine)
+
+    def _transcript(self, words: list[dict[str, Any]]) -> Recognition:
+        heard = [word for word in words if str(word.get("word", "")) not in ("", UNKNOWN)]
+        if not heard:
+            return Recognition("", 0.0, self.engine)
+        text = " ".join(str(word["word"]) for word in heard)
+        confidence = sum(float(word.get("conf", 0.0)) for word in heard) / len(heard)
         return Recognition(text, round(max(0.0, min(1.0, confidence)), 3), self.engine)
 
     def _live(self) -> Any:

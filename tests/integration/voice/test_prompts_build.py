@@ -177,13 +177,13 @@ def test_prompts_build_renders_a_shipped_flow_installs_its_recordings_and_then_o
     assert result.returncode == 0, result.stderr
     summary = result.stdout.strip().splitlines()[-1]
     assert summary.startswith(
-        "48 rendered, 2 installed, 0 cached, 0 recorded, 0 failed, 0 recordings missing"
+        "49 rendered, 2 installed, 0 cached, 0 recorded, 0 failed, 0 recordings missing"
     )
     sounds = tmp_path / "sounds"  # the default --out
     goodbye = sounds / f"{prompt_name('en', 'Thanks for calling Northwind Broadband. Goodbye.')}.wav"
     with wave.open(str(goodbye), "rb") as wav:
         assert wav.getframerate() == 8000 and wav.getnframes() > 8000
-    assert len(list((sounds / "centralita" / "en").glob("*.ulaw"))) == 48  # with the 10 estimated-wait texts
+    assert len(list((sounds / "centralita" / "en").glob("*.ulaw"))) == 49  # 10 wait texts, the notice
 
     # The shipped stand-in recordings, in the same formats as the generated prompts.
     shipped = Path(__file__).resolve().parents[3] / "ivr_flows" / "recordings" / "northwind" / "en"
@@ -200,7 +200,7 @@ def test_prompts_build_renders_a_shipped_flow_installs_its_recordings_and_then_o
     again = run_cli("prompts", "build", "--flow", "support_en", "--check", env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip().startswith(
-        "0 rendered, 0 installed, 50 cached, 0 recorded, 0 failed, 0 recordings missing"
+        "0 rendered, 0 installed, 51 cached, 0 recorded, 0 failed, 0 recordings missing"
     )
 
     # A deployment's own flows directory overrides one shipped recording; only that one is installed.
@@ -211,7 +211,7 @@ def test_prompts_build_renders_a_shipped_flow_installs_its_recordings_and_then_o
         env=env | {"CENTRALITA_EXTRA_FLOWS_DIRS": str(extra)}, cwd=tmp_path,
     )  # fmt: skip
     assert overridden.returncode == 0, overridden.stderr
-    assert overridden.stdout.strip().startswith("0 rendered, 1 installed, 49 cached, 0 recorded, 0 failed")
+    assert overridden.stdout.strip().startswith("0 rendered, 1 installed, 50 cached, 0 recorded, 0 failed")
     with wave.open(str(sounds / "northwind" / "en" / "welcome.wav"), "rb") as wav:
         assert abs(wav.getnframes() / 8000 - 1.5) < 0.1
 
@@ -286,7 +286,7 @@ def test_prompts_build_refuses_an_unknown_flow_and_reports_a_voice_that_does_not
     assert "error: support_en node holiday_message prompt [en] (centralita/en/" in failed.stderr
     assert "no voice 'nonexistent' for language 'en'" in failed.stderr
     # The recordings need no voice: they are installed.
-    assert "0 rendered, 2 installed, 0 cached, 0 recorded, 48 failed" in failed.stdout
+    assert "0 rendered, 2 installed, 0 cached, 0 recorded, 49 failed" in failed.stdout
 
 
 def test_prompts_build_says_which_tool_is_missing(env: dict[str, str], tmp_path: Path) -> None:
