@@ -262,6 +262,11 @@ class ContactParser:
         # The import judges zones, not dates: the campaign's own schedule is the runner's business.
         self._policy = replace(policy, campaign=None) if policy is not None else None
 
+    @property
+    def phone_column(self) -> str | None:
+        """The header name of the phone column; None until the header is read."""
+        return self._columns.phone_name if self._columns is not None else None
+
     # --- the stream ---------------------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> list[ImportEvent]:
@@ -603,20 +608,9 @@ class ContactParser:
         for contact, position in zip(batch, positions, strict=True):
             reasons = listed.get(contact.phone)
             if reasons:
-                which = " and ".join(
-                    "the global list" if reason is DialBlock.GLOBAL_DO_NOT_CALL else "this campaign's list"
-                    for reason in reasons
-                )
                 self.summary.contacts -= 1
-                events[position] = self._problem(
-                    ProblemKind.DO_NOT_CALL,
-                    f"{contact.phone} is on {which} of numbers not to call",
-                    row=contact.row,
-                    line=contact.line,
-                    column=columns.phone_name,
-                    value=contact.phone,
-                    contact=contact,
-                )
+                self.summary.problems[ProblemKind.DO_NOT_CALL.value] += 1
+                events[position] = do_not_call_problem(contact, reasons, column=columns.phone_name)
 
     # --- fields -------------------------------------------------------------------------------------
 
@@ -682,6 +676,23 @@ class ContactParser:
         return RowProblem(row, line, kind, message, column, None if value is None else value[:100], contact)
 
 
+def do_not_call_problem(contact: ContactRow, reasons: Iterable[DialBlock], *, column: str) -> RowProblem:
+    """The problem reported for a contact whose number is on a do-not-call list (`reasons`: which)."""
+    which = " and ".join(
+        "the global list" if reason is DialBlock.GLOBAL_DO_NOT_CALL else "this campaign's list"
+        for reason in reasons
+    )
+    return RowProblem(
+        contact.row,
+        contact.line,
+        ProblemKind.DO_NOT_CALL,
+        f"{contact.phone} is on {which} of numbers not to call",
+        column,
+        contact.phone[:100],
+        contact,
+    )
+
+
 def parse_contacts(
     chunks: Iterable[bytes],
     options: ImportOptions | None = None,
@@ -699,7 +710,7 @@ def parse_contacts(
 
 # What people put between digits; phonenumbers' parser ignores them too.
 _SEPARATORS = str.maketrans("", "", " -.()/\u00a0")
-_Matcher = Callable[[str], object]
+_Matcher = Callable[[str], re.Match[str] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -764,11 +775,15 @@ def _plain_number(compact: str, region: str) -> NormalisedNumber | None:
         country = _country_for_region(region)
         if country is None:
             return None
+        dialled_abroad = country.international_prefix(compact) if country.international_prefix else None
+        if dialled_abroad is not None:
+            # "0034 612…" read in Spain: the parser strips the prefix and reads the rest as after a +,
+            # unless the rest starts with 0 (no country code does); then it is the parser's call.
+            rest = compact[dialled_abroad.end() :]
+            return _plain_number("+" + rest, region) if rest[:1] not in ("", "0") else None
         national = compact
-        # Digits that may hold an international prefix or the country code: the parser decides.
-        if national.startswith(country.code_text) or (
-            country.international_prefix is not None and country.international_prefix(national)
-        ):
+        # Digits that may hold the country code without a +: the parser decides.
+        if national.startswith(country.code_text):
             return None
     if (
         not national

@@ -1,17 +1,21 @@
 """Importing a contact list from a stream (an HTTP upload): parse as it arrives, load in batches.
 
-Memory stays flat whatever the file's size: one chunk, one batch of rows, and the parser's set of
-numbers seen. Each batch is committed on its own, in a worker thread, so the event loop keeps serving
-calls and requests; a file that breaks half-way keeps what was loaded and the list says where and why it
-stopped (status `failed`, with the error).
+Memory stays flat whatever the file's size: one chunk, two batches of rows (one parsed, one being
+written), and the parser's set of numbers seen. Each batch is committed on its own, in a worker thread,
+so the event loop keeps parsing (and serving calls and requests) while the database works; a file that
+breaks half-way keeps what was loaded and the list says where and why it stopped (status `failed`, with
+the error).
 
-Do-not-call numbers are reported at import (from the lists as they are then) and checked again at every
-dial, so a number listed after the import is still never called.
+Do-not-call numbers are reported at import (from the lists as they are then, screened with each batch's
+write rather than while parsing) and checked again at every dial, so a number listed after the import
+is still never called.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextvars
 import functools
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -31,8 +35,8 @@ from dialer.contact_import import (
     ImportOptions,
     ProblemKind,
     RowProblem,
+    do_not_call_problem,
 )
-from dialer.do_not_call_store import lists_for
 from dialer.models import ContactList
 
 T = TypeVar("T")
@@ -48,41 +52,58 @@ async def import_contact_list(
     filename: str | None,
     region: str | None = None,
 ) -> ContactList:
+    def in_unit_of_work(work: Callable[[Session], T]) -> T:
+        with unit_of_work(sessions) as session:
+            return work(session)
+
+    def start(work: Callable[[Session], T]) -> asyncio.Future[T]:
+        # Handed to a worker thread at once (as asyncio.to_thread would, context and all): a task would
+        # only start at the parser's next pause, which on an upload already buffered is the next batch,
+        # leaving the database idle while that batch is parsed.
+        run = functools.partial(contextvars.copy_context().run, in_unit_of_work, work)
+        return asyncio.get_running_loop().run_in_executor(None, run)
+
     async def db(work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with unit_of_work(sessions) as session:
-                return work(session)
+        return await start(work)
 
-        return await asyncio.to_thread(run)
-
-    def begin(session: Session) -> tuple[int, str]:
+    def begin(session: Session) -> tuple[int, str, bool]:
         campaign = campaigns.get_campaign(db=session, campaign_id=campaign_id)
         if campaign.status == campaigns.CampaignStatus.STOPPED:
             raise InvalidInput(f"campaign {campaign_id} is stopped: it takes no new contacts")
         country = campaigns.settings_of(campaign).country
-        return contact_lists.start_list(db=session, campaign_id=campaign_id, filename=filename).id, country
+        contact_list = contact_lists.start_list(db=session, campaign_id=campaign_id, filename=filename)
+        return contact_list.id, country, session.get_bind().dialect.name == "postgresql"
 
-    list_id, country = await db(begin)
-    # The parser reads the do-not-call lists through its own session, batch by batch.
-    screening = sessions()
-    parser = ContactParser(
-        ImportOptions(default_region=region or country), do_not_call=lists_for(screening, campaign_id)
-    )
+    list_id, country, postgresql = await db(begin)
+    # The do-not-call lists are screened with each batch's write (contact_lists.load_contacts), in the
+    # same statement on PostgreSQL: a query per upload chunk from the parser was a quarter of the time.
+    parser = ContactParser(ImportOptions(default_region=region or country))
     progress = _Progress(campaign_id, list_id)
     rows: list[ContactRow] = []
     problems: list[RowProblem] = []
 
-    writing: list[asyncio.Task[None]] = []  # at most one batch is written while the next is parsed
+    writing: list[asyncio.Future[None]] = []  # at most one batch is written while the next is parsed
 
     async def flush(*, wait: bool = False) -> None:
-        # One upload chunk can hold many batches' worth of rows: write them BATCH_ROWS at a time.
+        # One upload chunk can hold many batches' worth of rows: write them BATCH_ROWS at a time,
+        # and problems with them up to the same row, so that the report keeps the file's order.
         while rows or problems:
-            batch_rows, batch_problems = rows[:BATCH_ROWS], problems[:BATCH_ROWS]
-            del rows[:BATCH_ROWS], problems[:BATCH_ROWS]
+            cut = _next_batch(rows, problems)
+            batch_rows, rows[:] = rows[: cut[0]], rows[cut[0] :]
+            batch_problems, problems[:] = problems[: cut[1]], problems[cut[1] :]
+            # Built here, while the batch before is still being written.
+            copy_data = contact_lists.copy_data_of(batch_rows) if postgresql and batch_rows else None
             if writing:
                 await writing.pop()  # batches are written in order, and an error stops the import
-            work = functools.partial(progress.write, rows=batch_rows, problems=batch_problems)
-            writing.append(asyncio.ensure_future(db(work)))
+            phone_column = parser.phone_column or ""  # read: rows come after the header
+            work = functools.partial(
+                progress.write,
+                rows=batch_rows,
+                problems=batch_problems,
+                phone_column=phone_column,
+                copy_data=copy_data,
+            )
+            writing.append(start(work))
         if wait and writing:
             await writing.pop()
 
@@ -100,7 +121,6 @@ async def import_contact_list(
     finally:
         for task in writing:  # the upload failed some other way: let the batch in flight end first
             await asyncio.gather(task, return_exceptions=True)
-        screening.close()
 
     def finish(session: Session) -> ContactList:
         return contact_lists.finish_list(
@@ -128,16 +148,27 @@ class _Progress:
     first_problems: list[dict[str, Any]] = field(default_factory=list)
     notices: list[ImportNotice] = field(default_factory=list)
 
-    def write(self, session: Session, rows: list[ContactRow], problems: list[RowProblem]) -> None:
-        duplicates = contact_lists.load_contacts(
-            db=session, campaign_id=self.campaign_id, list_id=self.list_id, rows=rows
+    def write(
+        self,
+        session: Session,
+        rows: list[ContactRow],
+        problems: list[RowProblem],
+        phone_column: str,
+        copy_data: bytes | None,
+    ) -> None:
+        batch = contact_lists.load_contacts(
+            db=session, campaign_id=self.campaign_id, list_id=self.list_id, rows=rows, copy_data=copy_data
         )
         problems = problems + [
+            do_not_call_problem(contact, reasons, column=phone_column) for contact, reasons in batch.listed
+        ]
+        problems += [
             RowProblem(
                 d.row, d.line, ProblemKind.DUPLICATE, f"{d.phone} is already in this campaign", contact=d
             )
-            for d in duplicates
+            for d in batch.duplicates
         ]
+        problems.sort(key=lambda problem: problem.row)  # the report reads in the file's order
         self.kept = contact_lists.record_problems(
             db=session, list_id=self.list_id, problems=problems, kept_so_far=self.kept
         )
@@ -145,7 +176,24 @@ class _Progress:
             self.rejected[problem.kind.value] += 1
             if len(self.first_problems) < contact_lists.FIRST_PROBLEMS:
                 self.first_problems.append(contact_lists.problem_summary(problem))
-        self.loaded += len(rows) - len(duplicates)
+        self.loaded += batch.loaded
+
+
+def _next_batch(rows: list[ContactRow], problems: list[RowProblem]) -> tuple[int, int]:
+    """How many of `rows` and of `problems` (each in the file's order) the next batch takes: at most
+    BATCH_ROWS of each, and nothing from a row after one that has to wait for the batch after."""
+    waiting = [items[BATCH_ROWS].row for items in (rows, problems) if len(items) > BATCH_ROWS]
+    if not waiting:
+        return len(rows), len(problems)
+    first_waiting = min(waiting)
+    return (
+        bisect.bisect_left(rows, first_waiting, key=_row_number),
+        bisect.bisect_left(problems, first_waiting, key=_row_number),
+    )
+
+
+def _row_number(item: ContactRow | RowProblem) -> int:
+    return item.row
 
 
 def _take(

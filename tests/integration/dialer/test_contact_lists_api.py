@@ -6,7 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from test_campaigns_api import campaign_body
+
+from centralita.container import Container
+from core.customers.models import Customer
+from dialer.models import CampaignContact
 
 CSV = "text/csv"
 
@@ -97,3 +102,74 @@ def test_uploads_may_be_larger_than_other_bodies_and_stopped_campaigns_take_none
     refused = upload(client, campaign, b"phone\n600111222\n")
     assert refused.status_code == 422 and "stopped" in refused.json()["detail"]
     assert upload(client, 999_999, b"phone\n600111222\n").status_code == 404
+
+
+def test_numbers_on_a_do_not_call_list_are_reported_with_the_lists_they_are_on(client: TestClient) -> None:
+    campaign = make_campaign(client)
+    other = make_campaign(client, name="Otra campaña")
+    client.post("/api/v1/do-not-call", json={"numbers": ["600000001", "600000003"]})
+    client.post(f"/api/v1/campaigns/{campaign}/do-not-call", json={"numbers": ["600000002", "600000003"]})
+    client.post(f"/api/v1/campaigns/{other}/do-not-call", json={"numbers": ["600000004"]})
+    report = upload(client, campaign, b"movil\n600000001\n600000002\n600000003\n600000004\n").json()
+    assert (report["rows_loaded"], report["summary"]["problems"]) == (1, {"do_not_call": 3})
+    problems = client.get(f"/api/v1/campaigns/{campaign}/lists/{report['id']}/problems").json()
+    assert [(p["row_number"], p["detail"]) for p in problems] == [
+        (1, "+34600000001 is on the global list of numbers not to call (line 2, column movil)"),
+        (2, "+34600000002 is on this campaign's list of numbers not to call (line 3, column movil)"),
+        (
+            3,
+            "+34600000003 is on the global list and this campaign's list of numbers not to call"
+            " (line 4, column movil)",
+        ),
+    ]
+    # Another campaign's list is not this one's: that number was loaded.
+    assert upload(client, other, b"phone\n600000004\n").json()["summary"]["problems"] == {"do_not_call": 1}
+
+
+def test_a_list_of_several_batches_reports_every_problem_in_the_files_order(client: TestClient) -> None:
+    campaign = make_campaign(client)
+    assert upload(client, campaign, b"phone\n600000010\n600005500\n").json()["rows_loaded"] == 2
+    client.post("/api/v1/do-not-call", json={"numbers": ["600000020", "600005600"]})
+    lines = [f"6{i:08d}" for i in range(6_000)]  # more rows than one batch holds
+    lines[30] = "12"  # invalid
+    lines[5_700] = lines[40]  # the same number earlier in the file
+    report = upload(client, campaign, ("phone\n" + "\n".join(lines) + "\n").encode()).json()
+    assert (report["rows_read"], report["rows_loaded"], report["rows_rejected"]) == (6_000, 5_994, 6)
+    expected = [
+        (11, "duplicate"),  # already in the campaign
+        (21, "do_not_call"),
+        (31, "invalid_number"),
+        (5_501, "duplicate"),
+        (5_601, "do_not_call"),
+        (5_701, "duplicate"),
+    ]
+    problems = client.get(f"/api/v1/campaigns/{campaign}/lists/{report['id']}/problems").json()
+    assert [(p["row_number"], p["problem"]) for p in problems] == expected
+    assert [(p["row"], p["problem"]) for p in report["summary"]["first_problems"]] == expected
+
+
+def test_a_name_that_folds_longer_than_it_is_still_loads(client: TestClient) -> None:
+    campaign = make_campaign(client)
+    name = "Straß" * 40  # 200 characters, 240 once folded ("ß" is "ss")
+    report = upload(client, campaign, f"phone,name\n600111222,{name}\n".encode()).json()
+    assert (report["status"], report["rows_loaded"]) == ("done", 1), report
+    found = client.get("/api/v1/customers/lookup", params={"phone": "600111222"}).json()
+    assert found["customer"]["name"] == name
+
+
+def test_backslashes_tabs_and_line_breaks_in_fields_arrive_as_written(
+    client: TestClient, container: Container
+) -> None:
+    campaign = make_campaign(client)
+    note = 'a\\b\tc\r\nd \\N "e"'
+    csv = f'phone,name,note\n600111222,Ana \\N García,"{note.replace(chr(34), chr(34) * 2)}"\n'
+    report = upload(client, campaign, csv.encode()).json()
+    assert report["rows_loaded"] == 1, report
+    with container.session_factory() as db:
+        contact = db.scalars(select(CampaignContact).where(CampaignContact.campaign_id == campaign)).one()
+        customer = db.get(Customer, contact.customer_id)
+    assert contact.attributes == {"note": note, "name": "Ana \\N García"}
+    assert customer is not None and (customer.name, customer.name_search) == (
+        "Ana \\N García",
+        "ana \\n garcia",
+    )

@@ -348,6 +348,8 @@ def test_a_closed_parser_refuses_more_data() -> None:
         ("+34 612 345 678", "ES", "+34612345678"),
         ("612-34-56-78", "ES", "+34612345678"),
         ("0034 612 345 678", "ES", "+34612345678"),
+        ("00 44 20 7946 0000", "ES", "+442079460000"),
+        ("011 34 612 345 678", "US", "+34612345678"),
         ("34612345678", "ES", "+34612345678"),
         ("(212) 555-0100", "US", "+12125550100"),
         ("1 212 555 0100", "US", "+12125550100"),
@@ -381,6 +383,10 @@ def test_normalised_numbers_match_phonenumbers_and_the_dial_time_location() -> N
                 f"+{example.country_code} {digits}",
                 digits,
                 "0" + digits,
+                # Dialled from abroad: the prefix is read without the parser, as a +.
+                f"00{example.country_code} {digits}",
+                f"011{example.country_code}{digits}",
+                f"000{digits}",
             ):
                 got = normalise_number(raw, default)
                 try:

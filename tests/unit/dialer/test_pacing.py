@@ -198,6 +198,26 @@ def test_a_campaign_that_may_abandon_nothing_dials_like_progressive() -> None:
     assert decide(PacingMode.PREDICTIVE, busy) > 2
 
 
+def test_controller_on_a_large_floor_reacts_to_the_same_slack_more_gently() -> None:
+    # 6 calls of slack: at 5 agents the scale is the 3-call floor (risk x e^2); at 50 agents it is
+    # 0.2 x 50 = 10 calls (risk x e^0.6), the same few minutes of allowance as on a small floor.
+    config = PacingSettings(PacingMode.PREDICTIVE, slack_scale=3.0, slack_scale_per_agent=0.2)
+    under = [AbandonmentWindow("24h", 1000, 23)]  # slack 29 - 23 = 6 calls
+    small, slack = abandonment_allowance(under, config, agents=5)
+    large, _ = abandonment_allowance(under, config, agents=50)
+    assert slack == pytest.approx(6.0)
+    assert small == pytest.approx(config.base_risk * math.exp(2.0))
+    assert large == pytest.approx(config.base_risk * math.exp(0.6))
+    over = [AbandonmentWindow("24h", 1000, 35)]  # 6 calls over
+    assert abandonment_allowance(over, config, agents=50)[0] == pytest.approx(
+        config.base_risk * math.exp(-0.6)
+    )
+    # Without the agents, or with the per-agent scale off, the floor scale alone decides.
+    assert abandonment_allowance(under, config)[0] == pytest.approx(small)
+    plain = replace(config, slack_scale_per_agent=0.0)
+    assert abandonment_allowance(under, plain, agents=50)[0] == pytest.approx(small)
+
+
 def test_controller_obeys_the_tightest_window() -> None:
     config = PacingSettings(PacingMode.PREDICTIVE)
     month_fine_day_bad = [AbandonmentWindow("30d", 50_000, 100), AbandonmentWindow("24h", 500, 30)]
@@ -378,6 +398,7 @@ def test_a_long_call_is_less_likely_to_end_soon_than_a_fresh_one_on_a_skewed_dis
         (lambda: PacingSettings(PacingMode.PREDICTIVE, target_margin=-0.01), "target_margin"),
         (lambda: PacingSettings(PacingMode.PREDICTIVE, max_calls=-1), "max_calls"),
         (lambda: PacingSettings(PacingMode.PREDICTIVE, min_risk=0.5, base_risk=0.1), "risks"),
+        (lambda: PacingSettings(PacingMode.PREDICTIVE, slack_scale_per_agent=-0.1), "slack_scale_per_agent"),
         (lambda: StatisticsPrior(answer_rate=0.0), "answer_rate"),
         (lambda: CallStatistics.cold_start().with_answered(-3.0), "ring_seconds"),
         (lambda: CallStatistics.cold_start().with_talk(math.nan), "talk seconds"),
