@@ -21,9 +21,11 @@ Which queues go through the ACD: those in Centralita's `queues` table (the live 
 queue the ACD does not know stays with Asterisk's Queue() (see `voice.agi.ivr_port`).
 
 The voice ports join calls through `await queues.join(call)`: a caller with an open case is preferred
-to the agent who handled that case's latest answered call (`routing.preferred_agent`; the ACD gives
-that agent the call only if they are ready: `routing.acd`). The lookup never keeps a caller out of the
-queue: when it fails or takes longer than `PREFERENCE_LOOKUP_S`, the call joins without a preference.
+to the agent who handled that case's latest answered call (the ACD gives that agent the call only if
+they are ready: `routing.acd`), and their priority goes up by the queue's `open_case_priority_boost`,
+never above the IVR's highest (`routing.preferred_agent`, one read for both). The lookup never keeps a
+caller out of the queue: when it fails or takes longer than `PREFERENCE_LOOKUP_S`, the call joins as
+the IVR sent it, without a preference or a raise.
 """
 
 from __future__ import annotations
@@ -42,13 +44,13 @@ from routing.live_queues import (
     OfferResult,
     Refused,
 )
-from routing.preferred_agent import PreferredAgents
+from routing.preferred_agent import OpenCase, OpenCaseLookup, raised_priority
 from routing.recording_calls import QueueRecording
 from voice.ivr.call_runner import WaitForecast
 
 log = logging.getLogger(__name__)
 
-PREFERENCE_LOOKUP_S = 2.0  # the longest a joining caller waits for the preferred agent's lookup
+PREFERENCE_LOOKUP_S = 2.0  # the longest a joining caller waits for the open case's lookup
 
 
 @dataclass(slots=True)
@@ -104,11 +106,12 @@ class IvrQueues:
     """The live ACD's connector (see the module docstring), and the ACD's answers to the IVR."""
 
     def __init__(
-        self, live: LiveQueues, *, fallback: AgentConnector, preferred_agents: PreferredAgents | None = None
+        self, live: LiveQueues, *, fallback: AgentConnector, preferred_agents: OpenCaseLookup | None = None
     ) -> None:
         self.live = live
         self.fallback = fallback
-        self.preferred_agents = preferred_agents  # set by the composition root (the database's)
+        # What a caller's open case asks (preferred agent, priority boost); set by the composition root.
+        self.preferred_agents = preferred_agents
         # Whether a queue records its calls (and so announces it); set by the composition root.
         self.recording: QueueRecording | None = None
         self._lines: dict[str, CallLine] = {}
@@ -147,18 +150,21 @@ class IvrQueues:
         return WaitForecast(estimate.announce_minutes, estimate.overflow, estimate.reason)
 
     async def join(self, call: InboundCall) -> Joined | Refused:
-        """The call joins the live ACD, preferring the agent who handled the customer's open case last
-        (unless the call names a preferred agent already). See the module docstring."""
+        """The call joins the live ACD; a caller with an open case is preferred to the agent who handled
+        it last (unless the call names a preferred agent already) and raised by the queue's open-case
+        boost. See the module docstring."""
         finder = self.preferred_agents
-        if call.preferred_agent is None and call.customer_id is not None and finder is not None:
+        if call.customer_id is not None and finder is not None:
             try:
                 async with asyncio.timeout(PREFERENCE_LOOKUP_S):
-                    agent = await finder.preferred_agent(call.customer_id)
-            except Exception:  # the caller still joins, without a preference
-                log.exception("call %s: no preferred agent (the lookup failed)", call.call_id)
-                agent = None
-            if agent is not None:
-                call = replace(call, preferred_agent=agent)
+                    case = await finder.open_case(call.customer_id, call.queue)
+            except Exception:  # the caller still joins, as the IVR sent them
+                log.exception(
+                    "call %s: no preferred agent or open-case priority (the lookup failed)", call.call_id
+                )
+                case = None
+            if case is not None:
+                call = _for_open_case(call, case)
         return self.live.join(call)
 
     def open_line(self, call_id: str) -> CallLine:
@@ -186,3 +192,20 @@ class IvrQueues:
     def lines(self) -> list[str]:
         """Call ids with an open line (for tests and diagnostics)."""
         return sorted(self._lines)
+
+
+def _for_open_case(call: InboundCall, case: OpenCase) -> InboundCall:
+    """The call as the customer's open case has it join: its preferred agent (unless it names one) and
+    its priority raised by the queue's boost."""
+    preferred = call.preferred_agent if call.preferred_agent is not None else case.preferred_agent
+    priority = raised_priority(call.priority, case.priority_boost)
+    if priority != call.priority:
+        log.info(
+            "call %s: priority %d -> %d in queue %s (open case, boost %d)",
+            call.call_id,
+            call.priority,
+            priority,
+            call.queue,
+            case.priority_boost,
+        )
+    return replace(call, preferred_agent=preferred, priority=priority)

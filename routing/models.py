@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, BigId, JsonDoc, UTCDateTime, utcnow
@@ -79,7 +79,10 @@ class AgentStateChange(Base):
 
 class Queue(Base):
     __tablename__ = "queues"
-    __table_args__ = (UniqueConstraint("name", name="uq_queues_name"),)
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_queues_name"),
+        CheckConstraint("open_case_priority_boost BETWEEN 0 AND 10", name="open_case_priority_boost_range"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(64))  # what IVR flows name in their queue nodes
@@ -96,5 +99,7 @@ class Queue(Base):
     overflow_wait_seconds: Mapped[int | None] = mapped_column(Integer)  # offer overflow above this EWT
     widen_after_seconds: Mapped[int | None] = mapped_column(Integer)
     recording: Mapped[str] = mapped_column(String(16), default="never")  # always, on_demand, never
+    # Added to the call's own priority when the caller has an open case, 0: off (routing.preferred_agent).
+    open_case_priority_boost: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -132,6 +132,13 @@ class _QueueFields(BaseModel):
         description="drop minimum levels after this wait, optional skills after twice it",
     )
     recording: Recording | None = None
+    open_case_priority_boost: int | None = Field(
+        default=None,
+        ge=0,
+        le=10,
+        description="added to the priority of a caller with an open or pending case, up to the IVR's "
+        "highest (10); 0: off. Default 1",
+    )
 
     _skills_once = field_validator("skills")(_one_each)
 
@@ -161,6 +168,7 @@ class QueueRead(BaseModel):
     overflow_wait_seconds: int | None
     widen_after_seconds: int | None
     recording: Recording
+    open_case_priority_boost: int
     created_at: datetime
     updated_at: datetime
 

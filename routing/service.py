@@ -217,8 +217,16 @@ _QUEUE_DEFAULTS: dict[str, Any] = {
     "service_level_percent": 80,
     "wrap_up_seconds": 30,
     "recording": "never",
+    "open_case_priority_boost": 1,
 }
-_REQUIRED = ("priority", "service_level_seconds", "service_level_percent", "wrap_up_seconds", "recording")
+_REQUIRED = (
+    "priority",
+    "service_level_seconds",
+    "service_level_percent",
+    "wrap_up_seconds",
+    "recording",
+    "open_case_priority_boost",
+)
 
 
 def create_queue(*, db: Session, data: QueueCreate, actor: str) -> Queue:
@@ -281,6 +289,7 @@ def queue_payload(queue: Queue) -> dict[str, Any]:
         "wrap_up_seconds": queue.wrap_up_seconds,
         "overflow_wait_seconds": queue.overflow_wait_seconds,
         "widen_after_seconds": queue.widen_after_seconds,
+        "open_case_priority_boost": queue.open_case_priority_boost,
     }
 
 

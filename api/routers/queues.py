@@ -18,7 +18,8 @@ router = APIRouter(tags=["queues"])
 def create_queue(data: QueueCreate, db: WriteDB, who: ManageRouting) -> Any:
     """Required skills (each with a minimum level; `optional` ones are preferred, not required),
     priority, business hours, service-level target, max wait and length, wrap-up, the estimated wait
-    above which the IVR offers overflow, when to widen the skill match, and the recording policy."""
+    above which the IVR offers overflow, when to widen the skill match, the recording policy, and how
+    far up a caller with an open case goes (`open_case_priority_boost`, 0 to 10, default 1, 0: off)."""
     return service.create_queue(db=db, data=data, actor=who.name)
 
 

@@ -21,9 +21,9 @@ from core.customers.identities import IdentityKind
 from core.db import unit_of_work
 from core.timeline import service as timeline
 from core.timeline.schemas import InteractionCreate, TouchpointCreate, TouchpointKind
+from routing import preferred_agent
 from routing import service as routing
 from routing.agent_state import Login, Pause
-from routing.preferred_agent import case_agent
 from routing.schemas import AgentCreate, QueueCreate, QueueSkill, SkillLevel
 from voice.ari.events import Channel
 from voice.ari.fake import FakeAri, channel
@@ -82,7 +82,8 @@ def a_call(
 
 def preferred(container: Container, customer_id: int) -> int | None:
     with container.read_session_factory() as db:
-        return case_agent(db=db, customer_id=customer_id)
+        found = preferred_agent.open_case(db=db, customer_id=customer_id, queue="incidencias")
+    return found.preferred_agent if found is not None else None
 
 
 # --- the read ---------------------------------------------------------------------------------------

@@ -23,25 +23,25 @@ from routing.live_queues import (
     LiveQueues,
     QueueConfig,
 )
-from routing.preferred_agent import FakePreferredAgents, PreferredAgents
+from routing.preferred_agent import FakeOpenCases, OpenCase, OpenCaseLookup
 
 A, B = 1, 2  # agent A has been idle the longest; B handled the customer's open case last
 CUSTOMER = 7
 
 
 class FailingLookup:
-    async def preferred_agent(self, customer_id: int) -> int | None:
+    async def open_case(self, customer_id: int, queue: str) -> OpenCase | None:
         raise ConnectionError("the database went away")
 
 
 class SlowLookup:
-    async def preferred_agent(self, customer_id: int) -> int | None:
+    async def open_case(self, customer_id: int, queue: str) -> OpenCase | None:
         await asyncio.sleep(10)
-        return B
+        return OpenCase(B, 1)
 
 
 def offered(
-    finder: PreferredAgents,
+    finder: OpenCaseLookup,
     call: InboundCall,
     *,
     b_paused: bool = False,
@@ -75,30 +75,30 @@ def a_call(*, customer_id: int | None = None, preferred_agent: int | None = None
 
 
 def test_the_agent_of_the_open_case_gets_the_call_before_a_longer_idle_one() -> None:
-    finder = FakePreferredAgents({CUSTOMER: B})
+    finder = FakeOpenCases({CUSTOMER: B})
     offer, call = offered(finder, a_call(customer_id=CUSTOMER))
     assert (offer.agent_id, offer.preferred) == (B, True)
-    assert call.preferred_agent == B and finder.asked == [CUSTOMER]
+    assert call.preferred_agent == B and finder.asked == [(CUSTOMER, "facturacion")]
 
 
 def test_a_busy_preferred_agent_does_not_hold_the_call_up() -> None:
-    offer, call = offered(FakePreferredAgents({CUSTOMER: B}), a_call(customer_id=CUSTOMER), b_paused=True)
+    offer, call = offered(FakeOpenCases({CUSTOMER: B}), a_call(customer_id=CUSTOMER), b_paused=True)
     assert (offer.agent_id, offer.preferred) == (A, False)
     assert call.preferred_agent == B
 
 
 def test_without_a_case_agent_the_longest_idle_agent_gets_the_call() -> None:
-    offer, call = offered(FakePreferredAgents({}), a_call(customer_id=CUSTOMER))
+    offer, call = offered(FakeOpenCases({}), a_call(customer_id=CUSTOMER))
     assert (offer.agent_id, call.preferred_agent) == (A, None)
 
 
-def test_an_anonymous_caller_or_a_call_with_its_own_preference_is_not_looked_up() -> None:
-    finder = FakePreferredAgents({CUSTOMER: B})
+def test_an_anonymous_caller_is_not_looked_up_and_a_call_naming_its_agent_keeps_it() -> None:
+    finder = FakeOpenCases({CUSTOMER: B})
     offer, _ = offered(finder, a_call())
     assert offer.agent_id == A
-    offer, _ = offered(finder, a_call(customer_id=CUSTOMER, preferred_agent=A))
-    assert offer.agent_id == A
     assert finder.asked == []
+    offer, call = offered(finder, a_call(customer_id=CUSTOMER, preferred_agent=A))
+    assert (offer.agent_id, call.preferred_agent) == (A, A)
 
 
 def test_a_failing_lookup_joins_the_caller_without_a_preference(caplog: pytest.LogCaptureFixture) -> None:
