@@ -12,6 +12,7 @@ from api.errors import BodySizeLimit, install_error_handlers
 from api.routers import admin, campaigns, cases, customers, interactions
 from api.routers import agents as agents_api
 from api.routers import callbacks as callbacks_api
+from api.routers import continuation as continuation_api
 from api.routers import messages as messages_api
 from api.routers import pages as pages_api
 from api.routers import queues as queues_api
@@ -70,6 +71,7 @@ def create_app(
     app.include_router(recordings_api.router, prefix="/api/v1")
     app.include_router(stats_api.metrics_router)
     pages_api.install(app)  # /wallboard, /journey-map, /customers/{id}, /sign-in and /static
+    continuation_api.install(app)  # /l/{token}: the page a customer's continuation link opens
     install_error_handlers(app)
 
     @app.get("/health", tags=["health"])

@@ -70,7 +70,7 @@ def test_the_sms_continuation_and_its_reply_land_in_the_calls_case(
     assert posted["To"] == CALLER and posted["From"] == "+34911000000"
     assert posted["StatusCallback"] == f"{PUBLIC}/api/v1/webhooks/twilio/status"
     link = re.search(r"https://cc\.example\.com/l/([A-Za-z0-9_-]+)", posted["Body"])
-    assert link is not None and posted["Body"].startswith("Banco Meridiano: consulte su saldo")
+    assert link is not None and posted["Body"].startswith("Banco Meridiano: siga con su consulta")
     grant = LinkTokens(wired.settings.link_secret.get_secret_value().encode()).read(link.group(1))  # type: ignore[union-attr]
     assert (grant.case_id, grant.link) == (case_id, "balance")
 

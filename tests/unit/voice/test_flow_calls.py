@@ -160,8 +160,7 @@ def test_banco_balance_by_card_and_birth_date_is_sent_by_sms() -> None:
         channel=LinkChannel.SMS,
         to=CALLER,
         link="balance",
-        text="Banco Meridiano: consulte su saldo y últimos movimientos en este enlace seguro, "
-        "válido 15 minutos: {link}",
+        text="Banco Meridiano: siga con su consulta en este enlace seguro, válido 7 días: {link}",
         language="es",
     )
     actions = call.send(PromptFinished())
