@@ -162,7 +162,7 @@ def _run_worker(
     if speech is None:
         log.info("speech recognition: off (menus take keys only)")
     agi = container.agi_server(runner=runner, port=agi_port, reuse_port=reuse_port, speech=speech)
-    ari_services = container.ari(runner=runner) if ari else None
+    ari_services = container.ari(runner=runner, speech=speech) if ari else None
     if ari_services is not None:
         log.info(
             "IVR over ARI: Stasis application %r at %s", settings.asterisk_ari_app, ari_services.stream.url

@@ -339,9 +339,12 @@ class Container:
             reuse_port=reuse_port,
         )
 
-    def ari(self, *, runner: CallRunner | None = None) -> AriServices | None:
+    def ari(
+        self, *, runner: CallRunner | None = None, speech: SpeechServices | None = None
+    ) -> AriServices | None:
         """The IVR over ARI, and the dialer's ARI network when CENTRALITA_DIALER_NETWORK=ari
-        (CENTRALITA_ASTERISK_ARI_URL, _USER, _PASSWORD, _APP); None when no URL is set."""
+        (CENTRALITA_ASTERISK_ARI_URL, _USER, _PASSWORD, _APP); None when no URL is set. With `speech`,
+        ARI calls ask by voice too (external-media channels to its AudioSocket server)."""
         settings = self.settings
         if not settings.asterisk_ari_url:
             return None
@@ -363,6 +366,7 @@ class Container:
             failed_context=IVR_FAILED_CONTEXT,
             options=AriPortOptions(transfer_context=settings.agi_transfer_context),
             queues=self.ivr_queues(),  # Centralita's queues: agents' phones bridged over ARI
+            listener=speech.listener if speech is not None else None,
         )
         network = None
         if settings.dialer_network == "ari":

@@ -12,6 +12,8 @@ It keeps a little state, as Asterisk would: channels it originated (or was told 
 the channels with music on hold. `get_channel` and `get_variable` raise `AriNotFound` /
 `AriVariableNotFound` for what it does not know. A channel originated into the application answers with
 `answer_originated` (its StasisStart, with the originate's appArgs) and ends with `originated_ends`.
+An external-media channel enters the application at once (StasisStart, no arguments), as Asterisk's does;
+with encapsulation audiosocket it is named as chan_audiosocket names it (`AudioSocket/<host>-<uuid>`).
 """
 
 from __future__ import annotations
@@ -474,8 +476,13 @@ class FakeAri:
             data=data,
             variables=dict(variables) if variables is not None else None,
         )
-        media = channel(channel_id or self._next_id("media"), name=f"UnicastRTP/{external_host}-fake")
+        technology = "AudioSocket" if encapsulation == "audiosocket" else "UnicastRTP"
+        media = channel(
+            channel_id or self._next_id("media"), name=f"{technology}/{external_host}-{data or 'fake'}"
+        )
         self.channels[media.id] = media
+        self._in_app.add(media.id)
+        await self.push(stasis_start(media, application=app))
         return media
 
     async def create_bridge(

@@ -41,6 +41,21 @@ How the port's commands look over ARI:
   `POST /channels/{id}/continue` to `<handoff context>,queue,1`.
 - `transfer`: CENTRALITA_DIAL (a target without a `/` is dialled as `Local/<target>@<transfer context>`,
   as over AGI) and CENTRALITA_DIAL_SECONDS, then continue to `<handoff context>,dial,1`.
+- `ask` (a question by voice, when the port has a speech listener: `voice.speech.listener`): the caller
+  goes into a mixing bridge of their own with an external-media channel that Asterisk connects to the
+  listener's AudioSocket server — `POST /bridges?type=mixing`, `POST /bridges/{id}/addChannel?channel=
+  <caller>`, `POST /channels/externalMedia?app=<app>&external_host=<listener address>&encapsulation=
+  audiosocket&transport=tcp&format=slin&data=<uuid>&channelId=<caller's id>-media-<n>` (the UUID is
+  expected on the server first: Asterisk connects while it answers the POST), then addChannel for the
+  media channel. The listener plays the prompts and hears the answer over the socket; no ARI playback.
+  Keys come from ChannelDtmfReceived, as everywhere in this port (Asterisk does not always pass DTMF
+  into an external-media channel): the first stops the turn, and keys are collected as `collect_digits`
+  does. A key the socket reported first and ARI reports afterwards is not taken twice. Afterwards, in
+  every case: `DELETE /channels/<media>`, `POST /bridges/{id}/removeChannel?channel=<caller>`,
+  `DELETE /bridges/{id}`. No link within the listener's `connect_timeout`, an Asterisk without
+  chan_audiosocket (externalMedia refused) or a failed turn are ActionNotDone: the runner asks again
+  with keys. The media channel's own StasisStart is not a call (its name is `AudioSocket/...`:
+  `voice.ari.stasis_app`).
 - `record`: `POST /channels/{id}/record?name=<dir>/<mailbox>-<call id>&format=wav&terminateOn=#
   &maxDurationSeconds=…&maxSilenceSeconds=…&beep=…&ifExists=overwrite`, then RecordingFinished or
   RecordingFailed. A hang-up while recording keeps the recording: `record` returns its name.
@@ -117,15 +132,21 @@ from voice.ari.events import (
 )
 from voice.ari.port import AriPort
 from voice.ari.router import AriRouter
+from voice.audiosocket.port import AudioLink
+from voice.audiosocket.server import AudioLinkUnavailable
 from voice.ivr.voice_port import (
     ActionNotDone,
     CallerGone,
     CallLost,
+    Heard,
+    Question,
     QueueContext,
     QueueProgress,
     VoicePortError,
 )
 from voice.prompts import PromptAudio
+from voice.speech.listener import PendingAudioLink, SpeechListener
+from voice.speech.listening import LinkEnded
 from voice.subscription import Subscription
 
 logger = logging.getLogger(__name__)
@@ -148,7 +169,10 @@ _DIAL_RESULTS: dict[str, OfferResult] = {
     "CONGESTION": "failed",
 }
 
-Waiting = Literal["prompt", "digits", "recording", "handoff", "queue"]
+MEDIA_LINK_FORMAT = "slin"  # 8 kHz 16-bit PCM: AudioSocket's own format, what the listener reads
+ECHO_SECONDS = 2.0  # how late ARI may report a key the audio link reported first
+
+Waiting = Literal["prompt", "digits", "recording", "handoff", "queue", "speech"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +214,17 @@ class _Recording:
 
 
 @dataclass(slots=True)
+class _MediaTurn:
+    """What one question by voice made in Asterisk, so that everything made is undone."""
+
+    bridge_id: str
+    media_id: str
+    bridge: bool = False  # created
+    caller_in: bool = False  # the caller was added to it
+    media: bool = False  # the external-media channel was asked for (it may exist)
+
+
+@dataclass(slots=True)
 class _AgentLeg:
     """An agent's phone rung for the call: originated into the application, answered, bridged."""
 
@@ -215,7 +250,8 @@ class AriVoicePort:
     the live ACD (the linkedid, once StasisIvr knows it); `caller` is the caller's number, for the
     agent's phone and screen pop. With `queues` (Centralita's live ACD) and `application` (the Stasis
     application agents' phones are originated into), queue nodes naming one of its queues wait for
-    its agents here. `waiting_for` says what the call waits for, if anything.
+    its agents here. With `listener` (and `application`, where the external-media channel is made),
+    `ask` puts questions by voice. `waiting_for` says what the call waits for, if anything.
     """
 
     def __init__(
@@ -229,6 +265,7 @@ class AriVoicePort:
         queues: IvrQueues | None = None,
         application: str | None = None,
         caller: str | None = None,
+        listener: SpeechListener | None = None,
     ) -> None:
         self.channel_id = channel_id
         self.call_id = call_id or channel_id
@@ -241,6 +278,9 @@ class AriVoicePort:
         self._application = application
         self._agent: _AgentLeg | None = None  # the agent's phone being rung or talked to
         self._agent_legs = 0
+        self._listener = listener
+        self._speech_turns = 0
+        self._echo: tuple[str, float] | None = None  # (keys, until): see _ignore_echo
         self._talking_on: str | None = None  # a bridge left to Asterisk when the run was cancelled
         self._digits: deque[str] = deque()
         self._late_terminator: tuple[str, float] | None = None  # (key, until): see _expect_terminator
@@ -320,6 +360,160 @@ class AriVoicePort:
                     return collected
         finally:
             self.waiting_for = None
+
+    # --- SpeechPort ---------------------------------------------------------------------------------
+
+    def hears_speech(self, language: str) -> bool:
+        """Over ARI a turn is heard only through the AudioSocket server (nothing is recorded instead)."""
+        listener = self._listener
+        return (
+            listener is not None
+            and bool(self._application)
+            and bool(listener.address)
+            and listener.streams_audio()
+            and language.split("-")[0] in listener.languages
+        )
+
+    async def ask(self, question: Question) -> Heard:
+        """The question over an external-media channel bridged with the caller; see the module's text."""
+        what = "listening over external media"
+        self._check_up(what)
+        listener = self._listener
+        links = listener.links if listener is not None else None
+        if listener is None or links is None or not self._application or not listener.address:
+            raise ActionNotDone(f"{what}: this call has no AudioSocket speech listener")
+        if self._digits:
+            # Typed ahead: the caller answers with keys before the question is even asked.
+            return Heard(digits=await self._keys_for(question, listener))
+        self._speech_turns += 1
+        turn = _MediaTurn(
+            f"{self.channel_id}-speech-{self._speech_turns}", f"{self.channel_id}-media-{self._speech_turns}"
+        )
+        link_uuid = uuid.uuid4()
+        try:
+            pending = links.expect(link_uuid, timeout=listener.connect_timeout)
+        except AudioLinkUnavailable as exc:
+            raise ActionNotDone(f"{what}: {exc}") from exc
+        self.waiting_for = "speech"
+        try:
+            await self._bridge_media(turn, listener.address, link_uuid, what)
+            link = await self._link(pending, what)
+            return await self._listen(listener, link, question, what)
+        finally:
+            pending.cancel()  # withdraws the UUID, or closes the link that came
+            self.waiting_for = None
+            await self._undo(turn)
+
+    async def _bridge_media(self, turn: _MediaTurn, address: str, link_uuid: uuid.UUID, what: str) -> None:
+        """The caller in a bridge of their own, then the external-media channel that Asterisk connects to
+        the listener (it connects while answering the POST: the caller must hear the first prompt)."""
+        async with self._ari_errors(what):
+            await self._ari.create_bridge("mixing", bridge_id=turn.bridge_id)
+            turn.bridge = True
+            await self._ari.add_channel(turn.bridge_id, self.channel_id)
+            turn.caller_in = True
+            turn.media = True  # before the POST: a reply lost on the way may still have made it
+            await self._ari.external_media(
+                self._application or "",
+                address,
+                MEDIA_LINK_FORMAT,
+                channel_id=turn.media_id,
+                encapsulation="audiosocket",
+                transport="tcp",
+                data=str(link_uuid),
+            )
+            await self._ari.add_channel(turn.bridge_id, turn.media_id)
+        self._check_up(what)
+
+    async def _link(self, pending: PendingAudioLink, what: str) -> AudioLink:
+        """The AudioSocket connection of the media channel, unless the caller hangs up first."""
+        arriving: asyncio.Future[AudioLink] = asyncio.ensure_future(pending)
+        arriving.add_done_callback(self._wake)
+        try:
+            while True:
+                self._changed.clear()
+                if arriving.done():
+                    break
+                self._check_up(what)
+                await self._changed.wait()
+        finally:
+            if not arriving.done():
+                arriving.cancel()
+        try:
+            return arriving.result()
+        except AudioLinkUnavailable as exc:
+            raise ActionNotDone(f"{what}: Asterisk did not connect to the speech listener ({exc})") from exc
+
+    async def _listen(
+        self, listener: SpeechListener, link: AudioLink, question: Question, what: str
+    ) -> Heard:
+        """The listener's turn on the link, until it answers, the caller presses a key (heard over ARI:
+        the turn stops and the keys are collected here) or hangs up."""
+        self._echo = None  # keys pressed from the start of the turn (even while connecting) stop it
+        listening = asyncio.create_task(listener.ask(link, question), name=f"listen {self.channel_id}")
+        listening.add_done_callback(self._wake)
+        try:
+            while True:
+                self._changed.clear()
+                if self._digits:
+                    break
+                if listening.done():
+                    return await self._heard(listening, what)
+                self._check_up(what)
+                await self._changed.wait()
+        finally:
+            if not listening.done():
+                listening.cancel()
+                await asyncio.gather(listening, return_exceptions=True)
+        # A key over ARI: the turn is over; the prompt stops when the link closes.
+        await link.close()
+        return Heard(digits=await self._keys_for(question, listener))
+
+    async def _heard(self, listening: asyncio.Task[Heard], what: str) -> Heard:
+        self._check_up(what)
+        try:
+            heard = listening.result()
+        except LinkEnded as exc:
+            # Asterisk closes the socket when the call ends, maybe before ARI says the caller hung up.
+            if not await self._still_up():
+                raise CallerGone(f"{what}: the caller hung up") from exc
+            raise ActionNotDone(f"{what}: the audio link ended during the turn") from exc
+        except Exception as exc:  # the turn failed, not the call: the runner asks with keys
+            raise ActionNotDone(f"{what}: {type(exc).__name__}: {exc}") from exc
+        if heard.digits:
+            # Keys the socket heard first: ARI's report of the same keys must not answer the next question.
+            self._ignore_echo(heard.digits)
+        return heard
+
+    async def _keys_for(self, question: Question, listener: SpeechListener) -> str:
+        """Keys answer the question as in `collect_digits`, the pause between keys as in a speech turn."""
+        return await self.collect_digits(
+            max_digits=max(question.max_digits, 1),
+            timeout_ms=listener.rules.inter_digit_ms,
+            terminator=question.terminator,
+        )
+
+    def _ignore_echo(self, digits: str) -> None:
+        """The socket heard these keys before ARI reported them: ARI's reports of them, in order and
+        within ECHO_SECONDS, are the same presses (see `_on_event`)."""
+        self._echo = (digits, _now() + ECHO_SECONDS)
+
+    async def _undo(self, turn: _MediaTurn) -> None:
+        """Hang up the media channel, take the caller out, destroy the bridge: each step whatever became
+        of the one before, so that the caller is never left in a bridge with nobody to talk to."""
+        if turn.media:
+            await _hang_up(self._ari, turn.media_id)
+        if turn.caller_in and self._gone is None:
+            try:
+                await self._ari.remove_channel(turn.bridge_id, self.channel_id)
+            except AriNotFound:
+                pass  # the caller or the bridge is gone
+            except AriError as exc:
+                logger.warning(
+                    "channel %s: could not leave bridge %s: %s", self.channel_id, turn.bridge_id, exc
+                )
+        if turn.bridge:
+            await _destroy_bridge(self._ari, turn.bridge_id)
 
     async def enqueue(
         self,
@@ -520,6 +714,11 @@ class AriVoicePort:
             late, self._late_terminator = self._late_terminator, None
             if late is not None and event.digit == late[0] and _now() <= late[1]:
                 return  # the caller finishing an entry that was already full, as asked to
+            echo, self._echo = self._echo, None
+            if echo is not None and event.digit == echo[0][0] and _now() <= echo[1]:
+                if len(echo[0]) > 1:
+                    self._echo = (echo[0][1:], echo[1])
+                return  # a key of the last speech turn, heard over its audio link first
             if len(self._digits) < MAX_TYPE_AHEAD:
                 self._digits.append(event.digit)
         elif isinstance(event, PlaybackFinished):

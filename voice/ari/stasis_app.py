@@ -37,6 +37,11 @@ With `queues` (Centralita's live ACD: `routing.ivr_queues`), a flow's queue node
 queues keeps the caller in the application until an agent has talked to them: the agents' phones are
 originated into this same application (first Stasis argument `agent`, so they are not taken for
 calls) and bridged to the caller (see `voice.ari.ivr_port`).
+
+With `listener` (`voice.speech.listener.SpeechListener`, its AudioSocket server in this process), menus
+that listen for speech ask by voice: each question bridges the caller with an external-media channel
+made in this same application. Its StasisStart is not a call: Asterisk names it `AudioSocket/<host>-<uuid>`
+(`MEDIA_TECHNOLOGIES`), and it carries no Stasis arguments.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from voice.ari.port import AriPort
 from voice.ari.router import AriRouter
 from voice.ivr.schema import Flow
 from voice.ivr.voice_port import CallerGone, CallInfo, VoicePort, VoicePortError
+from voice.speech.listener import SpeechListener
 from voice.subscription import Subscription
 
 logger = logging.getLogger(__name__)
@@ -89,6 +95,7 @@ class StasisIvr:
         options: AriPortOptions = AriPortOptions(),
         other_purposes: Iterable[str] = OTHER_PURPOSES,
         queues: IvrQueues | None = None,
+        listener: SpeechListener | None = None,
     ) -> None:
         self._ari = ari
         self._router = router
@@ -100,6 +107,7 @@ class StasisIvr:
         self._options = options
         self._other_purposes = frozenset(other_purposes) | {HANDOFF, AGENT_LEG}
         self._queues = queues
+        self._listener = listener
         self._subscription: Subscription | None = None
         self._ports: dict[str, AriVoicePort] = {}  # channel id -> the port of its running call
         self._tasks: set[asyncio.Task[None]] = set()
@@ -181,6 +189,7 @@ class StasisIvr:
             options=self._options,
             queues=self._queues,
             application=self.application,
+            listener=self._listener,
         )
         self._ports[channel.id] = port
         self._spawn(self._serve(port, event), f"IVR call {channel.id}")
