@@ -41,7 +41,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from api.routers.pages import _fill, _template
+from api.page_templates import fill, page_template
 from core.cases.schemas import CaseStatus
 from core.db import unit_of_work, utcnow
 from core.errors import InvalidInput, NotFound
@@ -337,7 +337,9 @@ class _Form:
 
 
 def _document(lang: str, title: str, body: str, status_code: int) -> HTMLResponse:
-    document = _fill(_template("continuation_layout.html"), {"lang": lang, "title": title, "raw_body": body})
+    document = fill(
+        page_template("continuation_layout.html"), {"lang": lang, "title": title, "raw_body": body}
+    )
     return HTMLResponse(document, status_code=status_code, headers=_HEADERS)
 
 
@@ -350,14 +352,14 @@ def _gone(lang: str, what: str, status_code: int) -> HTMLResponse:
 def _problem(lang: str, heading: str, text: str, status_code: int, back: str | None = None) -> HTMLResponse:
     link = ""
     if back is not None:
-        link = _fill(_template("continuation_back.html"), {"href": back, "label": _TEXTS[lang]["back"]})
-    body = _fill(_template("continuation_gone.html"), {"heading": heading, "text": text, "raw_back": link})
+        link = fill(page_template("continuation_back.html"), {"href": back, "label": _TEXTS[lang]["back"]})
+    body = fill(page_template("continuation_gone.html"), {"heading": heading, "text": text, "raw_back": link})
     return _document(lang, heading, body, status_code)
 
 
 def _notice(kind: str, text: str) -> str:
     role = "alert" if kind == "error" else "status"
-    return _fill(_template("continuation_notice.html"), {"kind": kind, "role": role, "text": text})
+    return fill(page_template("continuation_notice.html"), {"kind": kind, "role": role, "text": text})
 
 
 def _case_page(
@@ -391,8 +393,8 @@ def _case_page(
     callback = ""
     if not resolved:  # a closed request is reopened by writing (a call would not say what about)
         earliest = now.astimezone(ZoneInfo(case.zone)).strftime("%Y-%m-%dT%H:%M") if case.zone else ""
-        callback = _fill(
-            _template("continuation_callback.html"),
+        callback = fill(
+            page_template("continuation_callback.html"),
             {
                 "action": f"{path}/callback",
                 "nonce": nonce,
@@ -406,8 +408,8 @@ def _case_page(
                 "at": form.at,
             },
         )
-    body = _fill(
-        _template("continuation.html"),
+    body = fill(
+        page_template("continuation.html"),
         {
             "switch_href": f"{path}?lang={other}",
             "switch_lang": other,

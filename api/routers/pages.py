@@ -17,9 +17,7 @@ gets a 403 page naming the permission it lacks.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs, quote, urlsplit
@@ -31,10 +29,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import SESSION_COOKIE, authenticate, get_verifier
+from api.page_templates import fill, page_template
 from core.auth.roles import Permission, allows
 from core.auth.service import Principal
 
-PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SESSION_SECONDS = 12 * 3600  # a shift: the browser forgets the key after it
 _MAX_FORM_BYTES = 4096
@@ -63,25 +61,6 @@ def install(app: FastAPI) -> None:
 # --- rendering ------------------------------------------------------------------------------------------
 
 
-@cache
-def _template(name: str) -> str:
-    return (PAGES_DIR / name).read_text(encoding="utf-8")
-
-
-_SLOT = re.compile(r"\{\{(\w+)\}\}")
-
-
-def _fill(template: str, values: dict[str, str]) -> str:
-    """Replaces each `{{name}}` with its value, escaped unless the name starts with `raw_`. One pass:
-    a value that happens to contain `{{...}}` stays as it is."""
-
-    def value(slot: re.Match[str]) -> str:
-        name = slot.group(1)
-        return values[name] if name.startswith("raw_") else html.escape(values[name])
-
-    return _SLOT.sub(value, template)
-
-
 def _page(
     *,
     title: str,
@@ -93,7 +72,7 @@ def _page(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     who = (
-        _fill(_template("signed_in.html"), {"name": principal.name, "role": principal.role.value})
+        fill(page_template("signed_in.html"), {"name": principal.name, "role": principal.role.value})
         if principal is not None
         else ""
     )
@@ -101,8 +80,8 @@ def _page(
         f' data-{html.escape(name)}="{html.escape(value)}"' for name, value in (data or {}).items()
     )
     tags = "".join(f'<script src="{html.escape(src)}" defer></script>' for src in scripts)
-    document = _fill(
-        _template("layout.html"),
+    document = fill(
+        page_template("layout.html"),
         {"title": title, "raw_who": who, "raw_body": body, "raw_scripts": tags, "raw_data": attributes},
     )
     return HTMLResponse(document, status_code=status_code, headers=_HEADERS | (headers or {}))
@@ -121,8 +100,8 @@ async def _viewer(request: Request, needs: tuple[Permission, ...], what: str) ->
         return RedirectResponse(f"/sign-in?next={quote(target, safe='/')}", status.HTTP_303_SEE_OTHER)
     missing = [p.value for p in needs if not allows(principal.role, p)]
     if missing:
-        body = _fill(
-            _template("forbidden.html"),
+        body = fill(
+            page_template("forbidden.html"),
             {"what": what, "role": principal.role.value, "permissions": ", ".join(missing)},
         )
         return _page(title="Not allowed", body=body, principal=principal, status_code=403)
@@ -145,7 +124,7 @@ async def wallboard(request: Request) -> Response:
         return viewer
     return _page(
         title="Wallboard",
-        body=_template("wallboard.html"),
+        body=page_template("wallboard.html"),
         principal=viewer,
         scripts=(_CHARTS, _COMMON, "/static/pages/wallboard.js"),
         data={"page": "wallboard"},
@@ -160,7 +139,7 @@ async def journey_map(request: Request) -> Response:
         return viewer
     return _page(
         title="Journey map",
-        body=_template("journey_map.html"),
+        body=page_template("journey_map.html"),
         principal=viewer,
         scripts=(_CHARTS, _COMMON, "/static/pages/journey_map.js"),
         data={"page": "journey-map"},
@@ -176,7 +155,7 @@ async def customer(request: Request, customer_id: Annotated[int, PathParam(ge=1)
         return viewer
     return _page(
         title=f"Customer {customer_id}",
-        body=_template("customer.html"),
+        body=page_template("customer.html"),
         principal=viewer,
         scripts=(_COMMON, "/static/pages/customer.js"),
         data={"page": "customer", "customer-id": str(customer_id)},
@@ -197,8 +176,8 @@ def _local_target(target: str | None) -> str:
 
 
 def _sign_in_page(target: str, message: str = "", status_code: int = 200) -> HTMLResponse:
-    body = _fill(
-        _template("sign_in.html"),
+    body = fill(
+        page_template("sign_in.html"),
         {"next": _local_target(target), "message": message, "raw_hidden": "" if message else " hidden"},
     )
     return _page(title="Sign in", body=body, principal=None, status_code=status_code)
