@@ -1,7 +1,7 @@
 """The HTML the service serves itself (api/pages/*.html): read once, filled in one pass with escaping.
 
 Used by the staff pages (`api.routers.pages`) and the customers' continuation page
-(`api.routers.continuation`). No template engine: the pages are shells whose data the browser fetches,
+(`api.continuation_page`). No template engine: the pages are shells whose data the browser fetches,
 so `{{name}}` slots are all they need.
 """
 
