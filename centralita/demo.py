@@ -1,6 +1,7 @@
 """`centralita demo`: a month of a contact centre, made up, but lived through the real code.
 
-The people, their problems and their moods are invented (deterministically, from `--seed`); what
+The people, their problems and their moods are invented (deterministically, from `--seed`; the
+brands, agents, topics, names and texts they are made from are data in `centralita.demo_data`); what
 happens to them is not. Every inbound call runs through a shipped IVR flow with the real `CallRunner`
 and engine, the caller a scripted `FakeVoicePort` that answers each question the flow actually asks
 (by key or by speech, sometimes silent, sometimes wrong, sometimes hanging up), so the timeline holds
@@ -36,13 +37,43 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from sqlalchemy import distinct, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from centralita.container import Container
+from centralita.demo_data import (
+    AGENTS,
+    BRANDS,
+    CALLS_PER_CUSTOMER_DAY,
+    CAMPAIGNS,
+    DAY_VOLUME,
+    DEFAULT_KEYS,
+    DEFAULT_SAID,
+    ES_FIRST_NAMES,
+    ES_MAIL_DOMAINS,
+    ES_SURNAMES,
+    FOLLOW_UP_TOPIC,
+    GB_FIRST_NAMES,
+    GB_MAIL_DOMAINS,
+    GB_SURNAMES,
+    MESSAGE_TEXTS,
+    QUEUES,
+    RESOLUTIONS,
+    SATURDAY_HOURS,
+    SUNDAY_HOURS,
+    TOPIC,
+    TOPIC_QUEUES,
+    TOPICS,
+    WEEKDAY_HOURS,
+    WRITTEN_FOLLOW_UP,
+    WRITTEN_PER_CUSTOMER_DAY,
+    YES,
+    AgentSpec,
+    Brand,
+    Topic,
+)
 from core.cases import service as cases
 from core.cases.models import Case
 from core.cases.schemas import CaseCreate, CaseStatus
@@ -125,414 +156,7 @@ class DemoOptions:
             raise ValueError("--customers must be between 10 and 200,000")
 
 
-# --- the two businesses the shipped flows serve -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSpec:
-    name: str
-    display: str
-    service_level_seconds: int
-    service_level_percent: int = 80
-    wrap_up_seconds: int = 30
-    talk_median: float = 240.0  # seconds
-    mean_wait: float = 25.0  # seconds, at an ordinary hour
-
-
-@dataclass(frozen=True, slots=True)
-class AgentSpec:
-    name: str
-    display: str
-    brand: str
-    extension: int
-    skills: tuple[str, ...]
-    shift: Literal["early", "late"]
-    saturday: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Brand:
-    key: str  # the flow's name
-    company: str
-    country: str
-    zone: ZoneInfo
-    called: str  # the number customers dial
-    sms_from: str
-    email_domain: str
-    schedule: str  # the flow's business-hours schedule
-    case_node: str  # the flow's "are you calling about your open case?" menu
-    early: tuple[int, int]  # shift hours, local
-    late: tuple[int, int]
-    saturday: tuple[int, int]
-
-
-BRANDS: dict[str, Brand] = {
-    "banco_es": Brand(
-        "banco_es",
-        "Banco Meridiano",
-        "ES",
-        ZoneInfo("Europe/Madrid"),
-        "+34912345678",
-        "+34911234567",
-        "meridiano.example",
-        "atencion_cliente",
-        "caso_abierto",
-        (8, 15),
-        (13, 20),
-        (9, 14),
-    ),
-    "support_en": Brand(
-        "support_en",
-        "Northwind Broadband",
-        "GB",
-        ZoneInfo("Europe/London"),
-        "+442071234567",
-        "+447700900123",
-        "northwind.example",
-        "support",
-        "case_menu",
-        (8, 15),
-        (13, 20),
-        (9, 17),
-    ),
-}
-
-QUEUES: dict[str, QueueSpec] = {
-    q.name: q
-    for q in (
-        QueueSpec("atencion_general", "Atención general", 20, talk_median=200, mean_wait=30),
-        QueueSpec("facturacion", "Facturación", 30, talk_median=260, mean_wait=28),
-        QueueSpec("averias", "Averías", 20, talk_median=320, mean_wait=22),
-        QueueSpec("incidencias", "Incidencias abiertas", 30, talk_median=300, mean_wait=25),
-        QueueSpec("banca_privada", "Banca privada", 10, 90, 60, talk_median=420, mean_wait=6),
-        QueueSpec("ventas", "Ventas (salientes)", 20, talk_median=240),
-        QueueSpec("support", "Support", 20, talk_median=220, mean_wait=30),
-        QueueSpec("billing", "Billing", 30, talk_median=280, mean_wait=26),
-        QueueSpec("technical", "Technical support", 30, 75, 45, talk_median=480, mean_wait=35),
-        QueueSpec("priority", "Priority support", 10, 90, talk_median=360, mean_wait=6),
-        QueueSpec("retention", "Retention (outbound)", 20, talk_median=300),
-    )
-}
-
-AGENTS: tuple[AgentSpec, ...] = (
-    AgentSpec(
-        "lucia.garcia",
-        "Lucía García",
-        "banco_es",
-        1001,
-        ("facturacion", "atencion_general", "incidencias"),
-        "early",
-        True,
-    ),
-    AgentSpec("javier.martin", "Javier Martín", "banco_es", 1002, ("averias", "atencion_general"), "early"),
-    AgentSpec("carmen.lopez", "Carmen López", "banco_es", 1003, ("facturacion", "incidencias"), "late"),
-    AgentSpec(
-        "david.sanchez",
-        "David Sánchez",
-        "banco_es",
-        1004,
-        ("averias", "incidencias", "atencion_general"),
-        "late",
-    ),
-    AgentSpec("marta.romero", "Marta Romero", "banco_es", 1005, ("banca_privada", "facturacion"), "early"),
-    AgentSpec(
-        "pablo.navarro", "Pablo Navarro", "banco_es", 1006, ("atencion_general", "averias"), "late", True
-    ),
-    AgentSpec("elena.torres", "Elena Torres", "banco_es", 1007, ("facturacion", "atencion_general"), "early"),
-    AgentSpec(
-        "laura.jimenez",
-        "Laura Jiménez",
-        "banco_es",
-        1008,
-        ("incidencias", "facturacion", "banca_privada"),
-        "late",
-    ),
-    AgentSpec(
-        "sergio.ruiz",
-        "Sergio Ruiz",
-        "banco_es",
-        1009,
-        ("averias", "atencion_general", "facturacion"),
-        "early",
-        True,
-    ),
-    AgentSpec("alvaro.moreno", "Álvaro Moreno", "banco_es", 1101, ("ventas",), "early"),
-    AgentSpec("irene.castro", "Irene Castro", "banco_es", 1102, ("ventas",), "late"),
-    AgentSpec("raul.ortega", "Raúl Ortega", "banco_es", 1103, ("ventas", "atencion_general"), "late"),
-    AgentSpec("oliver.smith", "Oliver Smith", "support_en", 2001, ("technical", "support"), "early", True),
-    AgentSpec("amelia.jones", "Amelia Jones", "support_en", 2002, ("billing", "support"), "early"),
-    AgentSpec("harry.taylor", "Harry Taylor", "support_en", 2003, ("technical",), "late"),
-    AgentSpec("isla.brown", "Isla Brown", "support_en", 2004, ("billing", "priority"), "late", True),
-    AgentSpec("jack.wilson", "Jack Wilson", "support_en", 2005, ("technical", "support"), "early"),
-    AgentSpec(
-        "emily.davies", "Emily Davies", "support_en", 2006, ("support", "billing", "technical"), "late"
-    ),
-    AgentSpec("george.evans", "George Evans", "support_en", 2007, ("technical", "priority"), "early"),
-    AgentSpec(
-        "sophie.thomas", "Sophie Thomas", "support_en", 2008, ("priority", "support", "billing"), "late"
-    ),
-    AgentSpec("noah.roberts", "Noah Roberts", "support_en", 2101, ("retention",), "early"),
-    AgentSpec("grace.walker", "Grace Walker", "support_en", 2102, ("retention",), "late"),
-)
-
-
-# --- what people call about -------------------------------------------------------------------------
-
-FollowUp = Literal["email", "sms", "whatsapp", "switch", "call"]
-
-
-@dataclass(frozen=True, slots=True)
-class Topic:
-    """A reason to get in touch, and how a caller with it answers each question of the flow."""
-
-    key: str
-    brand: str
-    weight: float
-    keys: Mapping[str, str]  # node -> the key pressed ("<card>", "<dob>", "<order>": the caller's own)
-    said: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # node -> ways of saying it
-    subjects: tuple[str, ...] = ()  # a case's subject; empty: no case of its own
-    case_share: float = 1.0  # of the handled contacts, those that open a case
-    fcr: float = 0.6  # of the cases, those the first agent resolves
-    follow_ups: tuple[FollowUp, ...] = ("email",)
-
-
-# What every caller of a brand answers where their topic says nothing.
-DEFAULT_KEYS: dict[str, dict[str, str]] = {
-    "banco_es": {
-        "caso_abierto": "2",
-        "menu_principal": "0",
-        "fuera_de_horario": "1",
-        "averias": "2",
-        "ofrecer_llamada": "2",
-        "ofrecer_llamada_facturacion": "2",
-        "pedir_tarjeta": "<card>",
-        "pedir_fecha": "<dob>",
-    },
-    "support_en": {
-        "case_menu": "2",
-        "main_menu": "0",
-        "after_hours": "1",
-        "tech_menu": "2",
-        "callback_offer": "2",
-        "order_number": "<order>",
-    },
-}
-DEFAULT_SAID: dict[str, dict[str, tuple[str, ...]]] = {
-    "banco_es": {
-        "caso_abierto": ("otra gestión", "es por otra cosa"),
-        "fuera_de_horario": ("dejar un mensaje",),
-    },
-    "support_en": {
-        "case_menu": ("something else", "it's a new problem"),
-        "after_hours": ("leave a message",),
-    },
-}
-
-TOPICS: tuple[Topic, ...] = (
-    Topic(
-        "saldo",
-        "banco_es",
-        0.20,
-        {"menu_principal": "1", "fuera_de_horario": "2"},
-        {"menu_principal": ("saldo", "quiero consultar mi saldo", "cuánto dinero tengo", "movimientos")},
-    ),
-    Topic(
-        "facturacion",
-        "banco_es",
-        0.26,
-        {"menu_principal": "2", "ofrecer_llamada_facturacion": "1", "fuera_de_horario": "1"},
-        {"menu_principal": ("facturación", "tengo una duda con un recibo", "me han cobrado una comisión")},
-        (
-            "Cargo no reconocido en el extracto",
-            "Comisión de mantenimiento cobrada por error",
-            "Recibo domiciliado devuelto",
-        ),
-        1.0,
-        0.55,
-        ("email", "sms", "switch"),
-    ),
-    Topic(
-        "averia",
-        "banco_es",
-        0.18,
-        {"menu_principal": "3", "averias": "2"},
-        {
-            "menu_principal": ("avería", "la banca online no funciona", "no funciona"),
-            "averias": ("otra avería", "no puedo entrar", "la app"),
-        },
-        (
-            "No puede acceder a la banca online",
-            "El cajero no entregó el efectivo",
-            "La app se cierra al entrar",
-        ),
-        1.0,
-        0.5,
-        ("whatsapp", "switch", "call"),
-    ),
-    Topic(
-        "tarjeta",
-        "banco_es",
-        0.08,
-        {"menu_principal": "3", "averias": "1", "fuera_de_horario": "3"},
-        {
-            "menu_principal": ("tarjeta bloqueada", "avería"),
-            "averias": ("bloquear tarjeta", "me han robado la tarjeta"),
-        },
-        ("Bloqueo de tarjeta por robo o pérdida",),
-        1.0,
-        0.0,
-        ("email",),
-    ),
-    Topic(
-        "agente",
-        "banco_es",
-        0.18,
-        {"menu_principal": "0", "ofrecer_llamada": "1"},
-        {"menu_principal": ("hablar con un agente", "agente", "quiero hablar con una persona")},
-        ("Consulta sobre hipoteca", "Cambio de domicilio", "Alta de un nuevo titular"),
-        0.4,
-        0.8,
-        ("email", "call"),
-    ),
-    Topic(
-        "incidencia",
-        "banco_es",
-        0.0,
-        {"caso_abierto": "1", "menu_principal": "0"},
-        {"caso_abierto": ("por la incidencia", "llamo por mi caso"), "menu_principal": ("agente",)},
-    ),
-    Topic(
-        "no_internet",
-        "support_en",
-        0.22,
-        {"main_menu": "1", "tech_menu": "1", "after_hours": "2"},
-        {
-            "main_menu": ("technical support", "my internet is down", "no internet"),
-            "tech_menu": ("no connection", "the internet is down", "outage"),
-            "after_hours": ("service status",),
-        },
-        ("No broadband connection", "Broadband drops every evening"),
-        1.0,
-        0.45,
-        ("switch", "call", "sms"),
-    ),
-    Topic(
-        "slow",
-        "support_en",
-        0.14,
-        {"main_menu": "1", "tech_menu": "2"},
-        {
-            "main_menu": ("technical", "my wifi", "broadband"),
-            "tech_menu": ("slow speeds", "wifi keeps dropping"),
-        },
-        ("Slow speeds and wifi drop-outs",),
-        1.0,
-        0.6,
-        ("email", "call"),
-    ),
-    Topic(
-        "tv",
-        "support_en",
-        0.07,
-        {"main_menu": "1", "tech_menu": "3"},
-        {"main_menu": ("technical support",), "tech_menu": ("TV", "my set top box", "the landline")},
-        ("TV box stuck on start-up", "No dial tone on the home phone"),
-        1.0,
-        0.6,
-        ("email", "whatsapp"),
-    ),
-    Topic(
-        "billing",
-        "support_en",
-        0.22,
-        {"main_menu": "2", "callback_offer": "1"},
-        {"main_menu": ("billing", "a question about my bill", "I want a refund")},
-        ("Bill higher than expected", "Refund for a service outage", "Direct debit taken twice"),
-        1.0,
-        0.65,
-        ("email", "sms"),
-    ),
-    Topic(
-        "order",
-        "support_en",
-        0.13,
-        {"main_menu": "3"},
-        {"main_menu": ("track an order", "where is my router", "engineer visit")},
-    ),
-    Topic(
-        "sales",
-        "support_en",
-        0.07,
-        {"main_menu": "4"},
-        {"main_menu": ("sales", "upgrade", "I'm moving home")},
-    ),
-    Topic(
-        "agent",
-        "support_en",
-        0.15,
-        {"main_menu": "0", "callback_offer": "1"},
-        {"main_menu": ("speak to an agent", "agent", "a human please")},
-        ("Change of address", "Account holder change"),
-        0.4,
-        0.8,
-        ("email", "call"),
-    ),
-    Topic(
-        "case",
-        "support_en",
-        0.0,
-        {"case_menu": "1", "main_menu": "0"},
-        {"case_menu": ("my case", "same problem"), "main_menu": ("agent",)},
-    ),
-)
-TOPIC = {topic.key: topic for topic in TOPICS}
-_WRITTEN_FOLLOW_UP: dict[str, FollowUp] = {"email": "email", "whatsapp": "whatsapp", "sms": "sms"}
-FOLLOW_UP_TOPIC = {"banco_es": "incidencia", "support_en": "case"}
-YES = {"es": ("sí", "sí, eso es", "correcto"), "en": ("yes", "yes please", "that's right")}
-
-
-def _numbers(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split())
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-# Calls per hour of the local day, relative (weekdays, Saturdays, Sundays and holidays).
-_WEEKDAY_HOURS = _numbers("0 0 0 0 0 0 0.05 0.3 1.6 3.2 4.2 4.4 3.8 3 2.6 3 3.4 3 2.2 1.4 0.5 0.3 0.15 0.05")
-_SATURDAY_HOURS = _numbers("0 0 0 0 0 0 0 0.1 0.4 1.5 2.5 2.8 2.4 1.8 1 0.7 0.6 0.4 0.3 0.2 0.2 0.1 0.05 0")
-_SUNDAY_HOURS = _numbers("0 0 0 0 0 0 0 0 0.1 0.3 0.6 0.7 0.6 0.5 0.4 0.4 0.5 0.5 0.5 0.4 0.3 0.2 0.1 0")
-_DAY_VOLUME = (1.3, 1.1, 1.0, 1.0, 0.95, 0.5, 0.2)  # Monday first
-CALLS_PER_CUSTOMER_DAY = 0.032  # inbound calls a weekday, per customer
-WRITTEN_PER_CUSTOMER_DAY = 0.0055  # problems first raised in writing (email, WhatsApp, a web form)
-
-
 # --- people --------------------------------------------------------------------------------------------
-
-_ES_FIRST = _words(
-    "Lucía María Carmen Ana Laura Marta Paula Sara Elena Isabel Cristina Alba Nuria Rocío Pilar "
-    "Antonio José Manuel Francisco David Juan Javier Daniel Carlos Alejandro Miguel Rafael Pedro "
-    "Sergio Jorge Álvaro Iván Raúl Rubén Adrián Hugo"
-)
-_ES_LAST = _words(
-    "García Rodríguez González Fernández López Martínez Sánchez Pérez Gómez Martín Jiménez Ruiz "
-    "Hernández Díaz Moreno Muñoz Álvarez Romero Alonso Gutiérrez Navarro Torres Domínguez Vázquez "
-    "Ramos Gil Ramírez Serrano Blanco Molina Morales Suárez Ortega Delgado Castro Ortiz Rubio Marín "
-    "Sanz Iglesias"
-)
-_GB_FIRST = _words(
-    "Olivia Amelia Isla Ava Mia Ivy Lily Isabella Sophia Grace Freya Emily Poppy Evie Charlotte "
-    "Oliver George Harry Noah Jack Leo Arthur Muhammad Oscar Charlie Henry Thomas Jacob Alfie James "
-    "William Samuel Joshua Daniel Priya Aisha"
-)
-_GB_LAST = _words(
-    "Smith Jones Taylor Brown Williams Wilson Johnson Davies Robinson Wright Thompson Evans Walker "
-    "White Roberts Green Hall Wood Jackson Clarke Patel Khan Lewis Harris Martin Cooper King Baker "
-    "Morgan Hughes Edwards Turner Hill Moore Ward Ali Campbell Murphy Kelly Shaw"
-)
-_ES_MAIL = ("gmail.com", "hotmail.com", "yahoo.es", "outlook.es", "telefonica.net")
-_GB_MAIL = ("gmail.com", "outlook.com", "btinternet.com", "yahoo.co.uk", "hotmail.co.uk", "sky.com")
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,9 +188,9 @@ def make_people(rng: random.Random, count: int, taken: set[str]) -> list[Person]
     for index in range(count):
         spanish = rng.random() < 0.6
         brand = "banco_es" if spanish else "support_en"
-        first = rng.choice(_ES_FIRST if spanish else _GB_FIRST)
-        last = rng.choice(_ES_LAST if spanish else _GB_LAST)
-        name = f"{first} {last} {rng.choice(_ES_LAST)}" if spanish else f"{first} {last}"
+        first = rng.choice(ES_FIRST_NAMES if spanish else GB_FIRST_NAMES)
+        last = rng.choice(ES_SURNAMES if spanish else GB_SURNAMES)
+        name = f"{first} {last} {rng.choice(ES_SURNAMES)}" if spanish else f"{first} {last}"
         while True:
             if spanish:
                 phone = "+346" + "".join(rng.choice("0123456789") for _ in range(8))
@@ -580,7 +204,7 @@ def make_people(rng: random.Random, count: int, taken: set[str]) -> list[Person]
             local = ".".join(fold(part).replace(" ", "") for part in (first, last))
             for attempt in range(50):
                 suffix = "" if attempt == 0 else str(rng.randint(1, 999))
-                candidate = f"{local}{suffix}@{rng.choice(_ES_MAIL if spanish else _GB_MAIL)}"
+                candidate = f"{local}{suffix}@{rng.choice(ES_MAIL_DOMAINS if spanish else GB_MAIL_DOMAINS)}"
                 if candidate not in taken:
                     taken.add(candidate)
                     email = candidate
@@ -832,91 +456,6 @@ class Story:
     agent: str | None = None
     calls: int = 0
     done: bool = False
-
-
-_TEXTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "es": {
-        "sms_out": (
-            "{company}: hola {first}, estamos revisando su incidencia «{subject}». Le avisaremos en cuanto "
-            "haya novedades; puede responder a este mensaje.",
-        ),
-        "sms_in": (
-            "Gracias, quedo a la espera.",
-            "Vale, ¿cuánto tardará?",
-            "De acuerdo. ¿Necesitan algo más de mí?",
-            "Ok, gracias",
-        ),
-        "whatsapp_out": (
-            "Hola {first}, soy {agent} de {company}. Ya lo estamos mirando: «{subject}». En cuanto lo "
-            "tengamos le escribo por aquí.",
-            "Hola {first}, ya está solucionado. ¿Puede comprobarlo?",
-        ),
-        "whatsapp_in": (
-            "Hola, les escribo por lo de «{subject}». ¿Hay novedades?",
-            "Buenos días, sigo con el problema: {subject}",
-            "Perfecto, ya funciona. Gracias",
-        ),
-        "email_out": (
-            "Estimado/a {name}:\n\nHemos recibido su consulta sobre «{subject}». Para continuar, "
-            "necesitamos que nos envíe una copia del último extracto.\n\nUn saludo,\n{agent}\n{company}",
-        ),
-        "email_in": (
-            "Buenos días:\n\nAdjunto el justificante que me pidieron.\n\nUn saludo,\n{first}",
-            "Hola, ¿han podido revisar lo que les envié? Gracias.\n{first}",
-        ),
-        "email_resolved": (
-            "Estimado/a {name}:\n\nLe confirmamos que hemos resuelto su incidencia «{subject}». "
-            "Gracias por su paciencia.\n\n{agent}\n{company}",
-        ),
-        "web_in": ("Formulario de contacto: {subject}. Por favor, llámenme o escríbanme.",),
-        "email_new": (
-            "Buenos días:\n\nLes escribo por lo siguiente: {subject}. ¿Pueden ayudarme?\n\nGracias,\n{first}",
-        ),
-        "sms_new": ("Hola, tengo un problema: {subject}. ¿Me pueden ayudar?",),
-        "whatsapp_new": ("Hola, buenas. Les escribo por esto: {subject}. ¿Me pueden ayudar?",),
-    },
-    "en": {
-        "sms_out": (
-            "{company}: hi {first}, we're looking into \"{subject}\". We'll text you as soon as we know "
-            "more; you can reply to this message.",
-        ),
-        "sms_in": (
-            "Thanks, I'll wait to hear from you.",
-            "OK, how long will it take?",
-            "Cheers",
-            "Still not fixed.",
-        ),
-        "whatsapp_out": (
-            "Hi {first}, {agent} from {company} here. We're on it: \"{subject}\". I'll message you here.",
-            "Hi {first}, that should be sorted now. Could you check?",
-        ),
-        "whatsapp_in": (
-            'Hi, any news about "{subject}"?',
-            "Morning, still having the problem: {subject}",
-            "All working now, thanks!",
-        ),
-        "email_out": (
-            'Dear {name},\n\nThank you for contacting us about "{subject}". Could you send us a photo of '
-            "your router lights so we can check the line?\n\nKind regards,\n{agent}\n{company}",
-        ),
-        "email_in": (
-            "Hello,\n\nPlease find the photo attached.\n\nThanks,\n{first}",
-            "Hi, did you get my last email? Thanks, {first}",
-        ),
-        "email_resolved": (
-            'Dear {name},\n\nWe\'re glad to confirm that "{subject}" is resolved. Thank you for your '
-            "patience.\n\n{agent}\n{company}",
-        ),
-        "web_in": ("Contact form: {subject}. Please get back to me.",),
-        "email_new": ("Hello,\n\nI'm writing about this: {subject}. Can you help?\n\nThanks,\n{first}",),
-        "sms_new": ("Hi, I've got a problem: {subject}. Can you help?",),
-        "whatsapp_new": ("Hi there, I need help with this: {subject}",),
-    },
-}
-_RESOLUTIONS = {
-    "es": ("Resuelto en la llamada", "Abonado el importe", "Incidencia corregida", "Información facilitada"),
-    "en": ("Resolved on the call", "Refund issued", "Fault fixed", "Information given"),
-}
 
 
 @dataclass
@@ -1220,16 +759,12 @@ class DemoMonth:
             holiday = is_holiday(schedule, midday)
             weekday = day.weekday()
             profile = (
-                _SUNDAY_HOURS
-                if weekday == 6 or holiday
-                else _SATURDAY_HOURS
-                if weekday == 5
-                else _WEEKDAY_HOURS
+                SUNDAY_HOURS if weekday == 6 or holiday else SATURDAY_HOURS if weekday == 5 else WEEKDAY_HOURS
             )
             volume = (
                 len(self.by_brand[key])
                 * CALLS_PER_CUSTOMER_DAY
-                * _DAY_VOLUME[weekday]
+                * DAY_VOLUME[weekday]
                 * (0.35 if holiday else 1)
             )
             count = max(0, round(rng.gauss(volume, math.sqrt(volume))))
@@ -1429,7 +964,7 @@ class DemoMonth:
             return QueueRefusal("no agent logged in")
         brand = BRANDS[staff[0].brand]
         local = at.astimezone(brand.zone)
-        profile = _SATURDAY_HOURS if local.weekday() == 5 else _WEEKDAY_HOURS
+        profile = SATURDAY_HOURS if local.weekday() == 5 else WEEKDAY_HOURS
         load = profile[local.hour] / max(profile)  # 1 at the busiest hour
         if rng.random() < 0.05 * load**3:
             return QueueRefusal("FULL")
@@ -1766,7 +1301,7 @@ class DemoMonth:
     def _resolve(self, db: Session, case_id: int, at: datetime, language: str) -> None:
         if at >= self.horizon or not _case_open(db, case_id):
             return
-        case = cases.resolve_case(db=db, case_id=case_id, resolution=self.rng.choice(_RESOLUTIONS[language]))
+        case = cases.resolve_case(db=db, case_id=case_id, resolution=self.rng.choice(RESOLUTIONS[language]))
         case.resolved_at = max(at, case.opened_at)
         case.updated_at = case.resolved_at
 
@@ -1854,11 +1389,11 @@ class DemoMonth:
     def _written_first(self, day: date, rng: random.Random, events: list[DayEvent]) -> None:
         """Problems first raised in writing: an email, a WhatsApp or SMS message, a web form."""
         for key, brand in BRANDS.items():
-            volume = len(self.by_brand[key]) * WRITTEN_PER_CUSTOMER_DAY * _DAY_VOLUME[day.weekday()] * 1.4
+            volume = len(self.by_brand[key]) * WRITTEN_PER_CUSTOMER_DAY * DAY_VOLUME[day.weekday()] * 1.4
             for n in range(max(0, round(rng.gauss(volume, math.sqrt(volume))))):
                 person = self._someone(key, rng)
                 topic = rng.choice([t for t in TOPICS if t.brand == key and t.subjects])
-                hour = rng.choices(range(24), _WEEKDAY_HOURS if day.weekday() < 5 else _SUNDAY_HOURS)[0]
+                hour = rng.choices(range(24), WEEKDAY_HOURS if day.weekday() < 5 else SUNDAY_HOURS)[0]
                 at = self._local(brand, day, hour + rng.random())
                 weights = (0.45, 0.25 if key == "banco_es" else 0.05, 0.1, 0.2)
                 channel = rng.choices(("email", "whatsapp", "sms", "web"), weights)[0]
@@ -1917,7 +1452,7 @@ class DemoMonth:
                     _attach(db, case.id, interaction.id)
                 case_id = case.id
             agent = self._agent_at(BRANDS[person.brand], _queues_of(topic), at, rng)
-            kind = _WRITTEN_FOLLOW_UP[channel] if channel != "web" else "email" if person.email else "sms"
+            kind = WRITTEN_FOLLOW_UP[channel] if channel != "web" else "email" if person.email else "sms"
             written = Topic(topic.key, topic.brand, 0, {}, subjects=(subject,), follow_ups=(kind,))
             story = self._start_story(person, customer_id, written, case_id, subject, at, agent, rng)
             if rng.random() < 0.25:  # the customer also calls about it, after the first answer
@@ -2103,7 +1638,7 @@ class DemoMonth:
         self, template: str, person: Person, subject: str, agent: str | None, rng: random.Random | None = None
     ) -> str:
         brand = BRANDS[person.brand]
-        choices = _TEXTS[person.language][template]
+        choices = MESSAGE_TEXTS[person.language][template]
         text = rng.choice(choices) if rng is not None else choices[0]
         return text.format(
             company=brand.company,
@@ -2123,9 +1658,10 @@ class DemoMonth:
 
     async def _campaign(self, brand: Brand) -> CampaignPlan:
         spanish = brand.key == "banco_es"
-        queue = "ventas" if spanish else "retention"
+        copy = CAMPAIGNS[brand.key]
+        queue = copy.queue
         agents = [a for a in AGENTS if queue in a.skills]
-        name = "Meridiano: renovación de tarjetas" if spanish else "Northwind full-fibre upgrade"
+        name = copy.name
         with self.sessions() as db:
             taken = set(db.scalars(select(Campaign.name)))
         while name in taken:
@@ -2149,11 +1685,7 @@ class DemoMonth:
                 start_date=self.days[0],
                 end_date=max(self.days[-1], self.now.date()) + timedelta(days=30),
             ),
-            abandon_message=(
-                "Le ha llamado Banco Meridiano. Para hablar con nosotros, llame al 911 234 567."
-                if spanish
-                else "This is Northwind Broadband. Sorry we missed you: call us back on 020 7123 4567."
-            ),
+            abandon_message=copy.abandon_message,
             amd=not spanish,
             agents=[f"PJSIP/{a.extension}" for a in agents],
             max_attempts=3,
@@ -2177,15 +1709,12 @@ class DemoMonth:
                 else "+4477" + str(rng.randint(10**7, 10**8 - 1))
             )
             first, last = (
-                rng.choice(_ES_FIRST if spanish else _GB_FIRST),
-                rng.choice(_ES_LAST if spanish else _GB_LAST),
+                rng.choice(ES_FIRST_NAMES if spanish else GB_FIRST_NAMES),
+                rng.choice(ES_SURNAMES if spanish else GB_SURNAMES),
             )
             rows.append(f"{number},{first} {last},,prospect")
         listed = chosen[0].phone if chosen else None
-        rows += [
-            "12345,Número mal copiado,," if spanish else "12345,Bad number,,",
-            rows[1],
-        ]  # a bad row, a duplicate
+        rows += [copy.bad_row, rows[1]]  # a bad row, a duplicate
         with unit_of_work(self.sessions) as db:
             if listed is not None:  # someone asked never to be called: the import reports it
                 do_not_call_store.add_numbers(
@@ -2205,7 +1734,7 @@ class DemoMonth:
             chunks(),
             sessions=self.sessions,
             campaign_id=campaign_id,
-            filename="renovacion_tarjetas.csv" if spanish else "fibre_upgrade.csv",
+            filename=copy.list_filename,
             region=brand.country,
         )
         with unit_of_work(self.sessions) as db:
@@ -2544,22 +2073,8 @@ def _csat(rng: random.Random, waited: float) -> int:
 
 
 def _queues_of(topic: Topic) -> list[str]:
-    return {
-        "facturacion": ["facturacion"],
-        "averia": ["averias"],
-        "tarjeta": ["averias"],
-        "agente": ["atencion_general"],
-        "incidencia": ["incidencias"],
-        "saldo": ["atencion_general"],
-        "no_internet": ["technical"],
-        "slow": ["technical"],
-        "tv": ["technical"],
-        "billing": ["billing"],
-        "agent": ["support"],
-        "case": ["technical"],
-        "order": ["support"],
-        "sales": ["support"],
-    }.get(topic.key, ["atencion_general" if topic.brand == "banco_es" else "support"])
+    fallback = ("atencion_general",) if topic.brand == "banco_es" else ("support",)
+    return list(TOPIC_QUEUES.get(topic.key, fallback))
 
 
 def _case_open(db: Session, case_id: int) -> bool:
