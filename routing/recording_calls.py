@@ -49,6 +49,7 @@ from voice.ivr.recording_consent import consent_text
 from voice.prompts import PromptAudio, prompt_name
 
 log = logging.getLogger(__name__)
+WRITE_ATTEMPTS = 6  # a recording's step racing the call's other steps for a sequence number
 T = TypeVar("T")
 
 
@@ -126,10 +127,16 @@ class TimelineRecordingNotes:
             with unit_of_work(self._writes) as db:
                 note_started(db=db, start=start)
 
-        try:
-            await self._blocking(write)
-        except Conflict:  # another step of the call took the same sequence number: once more
-            await self._blocking(write)
+        # The call's own steps are written by its timeline task at the same moment (the agent answering):
+        # a step that took the same sequence number is a Conflict, so try again, a little later each time.
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                await self._blocking(write)
+                return
+            except Conflict:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.02 * attempt)
 
 
 @dataclass
