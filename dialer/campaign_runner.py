@@ -475,7 +475,7 @@ class CampaignRunner:
 
     async def _abandon(self, live: LiveCall, now: datetime) -> None:
         live.message_played_at = now
-        language = "es" if self.settings.country in _SPANISH_SPEAKING else "en"
+        language = self.settings.prompt_language()
         assert live.placed is not None
         try:
             await self.network.play_and_hang_up(
@@ -539,32 +539,6 @@ class CampaignRunner:
                 return work(db)
 
         return await asyncio.to_thread(run)
-
-
-# Where the abandoned-call message is spoken in Spanish (the prompt's language); English elsewhere.
-_SPANISH_SPEAKING = frozenset(
-    {
-        "ES",
-        "MX",
-        "AR",
-        "CO",
-        "CL",
-        "PE",
-        "VE",
-        "EC",
-        "GT",
-        "CU",
-        "BO",
-        "DO",
-        "HN",
-        "PY",
-        "SV",
-        "NI",
-        "CR",
-        "PA",
-        "UY",
-    }
-)
 
 
 class _Observer:
