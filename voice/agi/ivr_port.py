@@ -51,7 +51,6 @@ import asyncio
 import logging
 import math
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -86,6 +85,7 @@ from voice.ivr.voice_port import (
     QueueProgress,
 )
 from voice.prompts import PromptAudio
+from voice.queue_wait import QueueWait
 from voice.speech.listener import SpeechListener
 from voice.speech.listening import LinkEnded
 from voice.speech.recorded_turn import RecordingsMount, TakeCommand
@@ -404,7 +404,7 @@ class _AgiRecordingLine:
         )
 
 
-class _QueueWait:
+class _QueueWait(QueueWait):
     """One call on hold in a live queue, until an agent has talked to it, it leaves, or it is refused."""
 
     def __init__(
@@ -419,25 +419,10 @@ class _QueueWait:
         self.plan = plan  # the queue's recording plan (None: not recorded)
         self.recording: RecordingTarget | None = None  # MixMonitor's file, once it runs
         self.recording_noted = False
+        super().__init__(queues, line, call, context)
         self.port = port
         self.session = port._session
-        self.queues = queues
-        self.line = line
-        self.call = call
-        self.context = context
-        self.started = time.monotonic()
-        self.connected: str | None = None  # the agent who answered, once one has
         self.rung: str | None = None  # the agent of the latest offer
-
-    def report(self, progress: QueueProgress) -> None:
-        if self.context.progress is not None:
-            try:
-                self.context.progress(progress)
-            except Exception:  # the timeline's trouble must not drop the caller
-                logger.exception("call %s: queue progress not reported", self.call.call_id)
-
-    def waited(self) -> float:
-        return time.monotonic() - self.started
 
     async def run(self) -> None:
         queue = self.call.queue
@@ -466,19 +451,10 @@ class _QueueWait:
                     elif not done:
                         await self.session.channel_status()  # a hang-up on hold shows here
         except CallerGone:
-            if self.connected is None:
-                self.report(QueueProgress("left", queue, self.waited(), result="caller hung up"))
+            self.caller_hung_up()
             raise
         finally:
-            for task in (outcome, offered):
-                if task is not None and not task.done():
-                    task.cancel()
-            if self.connected is None:
-                # Hung up, lost, or a command failed: the call leaves the queue (its offer is withdrawn).
-                # After max wait it has left already, and this does nothing.
-                self.queues.live.leave(self.call.call_id)
-            else:  # the agent goes to wrap-up (done already when the conversation ended normally)
-                self.queues.live.call_ended(self.call.call_id)
+            self.end(outcome, offered)
 
     def _on_outcome(self, done: asyncio.Future[Outcome]) -> None:
         """The moment the ACD counts the call answered (during Dial, with the dialplan's signal)."""

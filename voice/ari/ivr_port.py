@@ -96,7 +96,6 @@ import asyncio
 import logging
 import math
 import re
-import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Mapping
@@ -145,6 +144,7 @@ from voice.ivr.voice_port import (
     VoicePortError,
 )
 from voice.prompts import PromptAudio
+from voice.queue_wait import QueueWait
 from voice.speech.listener import PendingAudioLink, SpeechListener
 from voice.speech.listening import LinkEnded
 from voice.subscription import Subscription
@@ -888,33 +888,18 @@ class AriVoicePort:
         return self._gone is None
 
 
-class _AriQueueWait:
+class _AriQueueWait(QueueWait):
     """One call on hold in a live queue, until an agent has talked to it, it leaves, or it is refused."""
 
     def __init__(
         self, port: AriVoicePort, queues: IvrQueues, line: CallLine, call: InboundCall, context: QueueContext
     ) -> None:
+        super().__init__(queues, line, call, context)
         self.port = port
         self.ari = port._ari
-        self.queues = queues
-        self.line = line
-        self.call = call
-        self.context = context
-        self.started = time.monotonic()
         self.music = False
-        self.connected: str | None = None  # the agent who answered, once one has
         self.outcome: asyncio.Future[Outcome] | None = None
         self.bridge_id: str | None = None  # the bridge of the agent's leg, once made
-
-    def report(self, progress: QueueProgress) -> None:
-        if self.context.progress is not None:
-            try:
-                self.context.progress(progress)
-            except Exception:  # the timeline's trouble must not drop the caller
-                logger.exception("call %s: queue progress not reported", self.call.call_id)
-
-    def waited(self) -> float:
-        return time.monotonic() - self.started
 
     async def run(self) -> None:
         port, queue = self.port, self.call.queue
@@ -938,20 +923,12 @@ class _AriQueueWait:
                     self._not_answered(outcome)
                 await port._changed.wait()
         except CallerGone:
-            if self.connected is None:
-                self.report(QueueProgress("left", queue, self.waited(), result="caller hung up"))
+            self.caller_hung_up()
             raise
         finally:
-            for task in (outcome, offered):
-                if task is not None and not task.done():
-                    task.cancel()
-            if self.connected is None:
-                # Hung up, lost, refused or out of time: the call leaves the queue (an offer is withdrawn).
-                self.queues.live.leave(self.call.call_id)
-                if not port.gone:
-                    await self._quietly(self._music(False))  # the flow goes on: its next prompt
-            else:  # the agent goes to wrap-up
-                self.queues.live.call_ended(self.call.call_id)
+            self.end(outcome, offered)
+            if self.connected is None and not port.gone:
+                await self._quietly(self._music(False))  # the flow goes on: its next prompt
 
     def _not_answered(self, outcome: asyncio.Future[Outcome]) -> None:
         if outcome.cancelled() or outcome.exception() is not None:

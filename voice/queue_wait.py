@@ -1,0 +1,52 @@
+"""What a voice port's wait in one of Centralita's own queues is, whatever carries the call: the state
+both the FastAGI and the ARI port keep, the progress they report to the runner, and how the wait ends
+(the call leaves the queue, or its agent goes to wrap-up)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from routing.ivr_queues import CallLine, IvrQueues
+from routing.live_queues import InboundCall
+from voice.ivr.voice_port import QueueContext, QueueProgress
+
+logger = logging.getLogger(__name__)
+
+
+class QueueWait:
+    def __init__(self, queues: IvrQueues, line: CallLine, call: InboundCall, context: QueueContext) -> None:
+        self.queues = queues
+        self.line = line
+        self.call = call
+        self.context = context
+        self.started = time.monotonic()
+        self.connected: str | None = None  # the agent who answered, once one has
+
+    def report(self, progress: QueueProgress) -> None:
+        if self.context.progress is not None:
+            try:
+                self.context.progress(progress)
+            except Exception:  # the timeline's trouble must not drop the caller
+                logger.exception("call %s: queue progress not reported", self.call.call_id)
+
+    def waited(self) -> float:
+        return time.monotonic() - self.started
+
+    def caller_hung_up(self) -> None:
+        if self.connected is None:
+            self.report(QueueProgress("left", self.call.queue, self.waited(), result="caller hung up"))
+
+    def end(self, *pending: asyncio.Future[Any] | None) -> None:
+        """Cancel what the wait still awaits; then the call leaves the queue (hung up, lost, refused, out
+        of time: an offer is withdrawn; after max wait it has left already) or its agent goes to wrap-up
+        (already done when the conversation ended normally)."""
+        for task in pending:
+            if task is not None and not task.done():
+                task.cancel()
+        if self.connected is None:
+            self.queues.live.leave(self.call.call_id)
+        else:
+            self.queues.live.call_ended(self.call.call_id)
