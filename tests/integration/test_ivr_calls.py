@@ -34,14 +34,6 @@ from voice.ivr.call_runner import CallRunner
 from voice.prompts import prompt_texts
 
 
-@pytest.fixture(autouse=True)
-def no_queues_of_centralitas_own(container: Container) -> None:
-    """These calls meet Asterisk's Queue(): the live ACD (shared by the session's container) must not
-    still hold queues another test made, or a flow's queue of the same name would be routed by it."""
-    live = container.routing().live
-    live.submit(live.clear)
-
-
 def call(
     container: Container,
     flow: str,
