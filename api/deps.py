@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 from fastapi import Depends, HTTPException, Request, status
@@ -68,18 +69,35 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # The pages' session (api/routers/pages.py): the API key itself, in an HttpOnly, SameSite=Strict cookie,
 # because a browser's EventSource cannot send an Authorization header.
 SESSION_COOKIE = "centralita_session"
-# The cookie counts on reads only: the pages never write, and a credential the browser attaches by
-# itself is what a cross-site request forgery needs (SameSite=Strict is the first wall, this the second).
+# The cookie counts on reads, and on a write only from a script on this service's own page (the agent's
+# desk): a credential the browser attaches by itself is what a cross-site request forgery needs. Three
+# walls: the browser sends no SameSite=Strict cookie from another site; a script's POST carries its
+# Origin, which must be this service; and a JSON body is more than another site's form can send (a
+# script elsewhere would need CORS, which this service never grants).
 _COOKIE_METHODS = frozenset({"GET", "HEAD"})
 
 
+def same_origin(request: Request) -> bool:
+    """The request names no other site as its origin (None: no Origin header, as a plain navigation)."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _from_own_page(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return "origin" in request.headers and same_origin(request) and content_type == "application/json"
+
+
 def presented_key(request: Request) -> str | None:
-    """The API key a request carries: its bearer token or, on a read without one, the pages' cookie."""
+    """The API key a request carries: its bearer token or, without one, the pages' cookie on a read or
+    on a write from this service's own page."""
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, key = header.partition(" ")
         return key.strip() if scheme.lower() == "bearer" and key.strip() else None
-    if request.method in _COOKIE_METHODS:
+    if request.method in _COOKIE_METHODS or _from_own_page(request):
         return request.cookies.get(SESSION_COOKIE) or None
     return None
 

@@ -1,4 +1,5 @@
-"""Agents: their profiles, their state (log in, log out, pause, ready) and their event stream.
+"""Agents: their profiles, their state (log in, log out, pause, ready), their event stream and the preview
+campaigns they work.
 
 An agent-role key acts only on the agent it is linked to (`api_key_id`); supervisors (managers) and
 admins act on anyone. State changes go through the live ACD, which checks them against the agent's
@@ -21,6 +22,10 @@ from core.auth.roles import Permission, allows
 from core.auth.service import Principal
 from core.errors import NotFound
 from core.events import Event
+from dialer import campaigns as dialer_campaigns
+from dialer.campaign_rules import DialMode
+from dialer.campaigns import CampaignStatus
+from dialer.dispositions import SPOKE_WITH_SOMEONE, AgentDisposition
 from routing import service
 from routing.agent_state import AgentEvent, AgentStatus, Login, Logout, Pause, Ready
 from routing.live_queues import LiveQueues
@@ -32,6 +37,7 @@ router = APIRouter(tags=["agents"])
 ChangeState = Annotated[Principal, Depends(require(Permission.AGENTS_STATE))]
 ReadRouting = Annotated[Principal, Depends(require(Permission.ROUTING_READ))]
 ManageRouting = Annotated[Principal, Depends(require(Permission.ROUTING_MANAGE))]
+WorkCampaigns = Annotated[Principal, Depends(require(Permission.CAMPAIGNS_WORK))]
 
 KEEP_ALIVE_SECONDS = 15.0
 
@@ -171,6 +177,47 @@ async def events(
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+@router.get("/agents/{agent_id}/campaigns")
+async def preview_campaigns(agent_id: int, request: Request, who: WorkCampaigns) -> dict[str, Any]:
+    """The running preview campaigns the agent works, for their desk (an agent's key may not list
+    campaigns): those listing the phone the agent is logged in on, or else their home endpoint. Each
+    names the `endpoint` to give as `agent` in its preview and disposition requests. `dispositions`:
+    what this key may set after a call (`needs_conversation`: only on a call that reached the agent;
+    `call_back` also needs `at`)."""
+    agent = await _own_agent(request, who, agent_id)
+    routing = getattr(request.app.state, "routing", None)
+    try:
+        current = routing.live.status_of(agent_id) if routing is not None else service.stored_status(agent)
+    except NotFound:
+        current = service.stored_status(agent)
+    phones = [phone for phone in (current.endpoint, agent.home_endpoint) if phone]
+
+    def read(db: Session) -> list[dict[str, Any]]:
+        found = []
+        for campaign in dialer_campaigns.list_campaigns(db=db, statuses=[CampaignStatus.RUNNING]):
+            settings = dialer_campaigns.settings_of(campaign)
+            phone = next((p for p in phones if p in settings.agents), None)
+            if settings.mode is DialMode.PREVIEW and phone is not None:
+                found.append(
+                    {
+                        "id": campaign.id,
+                        "name": campaign.name,
+                        "status": campaign.status,
+                        "endpoint": phone,
+                        "preview_timeout_seconds": settings.preview_timeout_seconds,
+                    }
+                )
+        return found
+
+    may_list = allows(who.role, Permission.DO_NOT_CALL_WRITE)
+    dispositions = [
+        {"disposition": d.value, "needs_conversation": d in SPOKE_WITH_SOMEONE}
+        for d in AgentDisposition
+        if d is not AgentDisposition.DO_NOT_CALL or may_list
+    ]
+    return {"items": await in_read_session(request, read), "dispositions": dispositions}
 
 
 @router.get("/agents/{agent_id}/history")

@@ -1,5 +1,5 @@
-"""The pages people look at, served by the service itself: the wallboard, the journey map and a customer's
-page, and the sign-in that lets a browser use them.
+"""The pages people look at, served by the service itself: the wallboard, the journey map, a customer's
+page and an agent's desk, and the sign-in that lets a browser use them.
 
 Each page is a small HTML shell (api/pages/) around the data it fetches from the API in the browser
 (api/static/pages/*.js), so what a person sees is exactly what the API answers; charts are drawn by a
@@ -12,6 +12,10 @@ shared between the service's worker processes, and a revoked key stops working i
 it does anywhere else. The key travels only in the form's body and the cookie: never in a URL, a page, or
 a log line. Pages without a valid key redirect to the sign-in form; a key whose role may not see a page
 gets a 403 page naming the permission it lacks.
+
+The desk is the one page that changes things (the agent's state, preview calls, dispositions): it posts
+JSON to the API from its own script, the one kind of write the cookie counts for (api/deps.py says why
+that is safe).
 """
 
 from __future__ import annotations
@@ -27,11 +31,15 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session
 
-from api.deps import SESSION_COOKIE, authenticate, get_verifier
+from api.deps import SESSION_COOKIE, authenticate, get_verifier, in_read_session, same_origin
 from api.page_templates import fill, page_template
 from core.auth.roles import Permission, allows
 from core.auth.service import Principal
+from core.errors import NotFound
+from routing import service as routing_service
+from routing.models import Agent
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SESSION_SECONDS = 12 * 3600  # a shift: the browser forgets the key after it
@@ -89,6 +97,7 @@ def _page(
 
 _CHARTS = "/static/vendor/echarts/echarts.min.js"
 _COMMON = "/static/pages/common.js"
+_TIMELINE = "/static/pages/timeline.js"  # a customer's timeline, drawn alike on every page that shows one
 
 
 async def _viewer(request: Request, needs: tuple[Permission, ...], what: str) -> Principal | Response:
@@ -96,7 +105,7 @@ async def _viewer(request: Request, needs: tuple[Permission, ...], what: str) ->
     try:
         principal = await authenticate(request)
     except HTTPException:
-        target = request.url.path
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/sign-in?next={quote(target, safe='/')}", status.HTTP_303_SEE_OTHER)
     missing = [p.value for p in needs if not allows(principal.role, p)]
     if missing:
@@ -157,9 +166,80 @@ async def customer(request: Request, customer_id: Annotated[int, PathParam(ge=1)
         title=f"Customer {customer_id}",
         body=page_template("customer.html"),
         principal=viewer,
-        scripts=(_COMMON, "/static/pages/customer.js"),
+        scripts=(_COMMON, _TIMELINE, "/static/pages/customer.js"),
         data={"page": "customer", "customer-id": str(customer_id)},
     )
+
+
+@router.get("/desk", response_model=None)
+async def desk(request: Request, agent: Annotated[int | None, Query(ge=1)] = None) -> Response:
+    """An agent's desk: their state and what they may do about it, the screen pop and timeline of every
+    call offered to them, and their preview campaigns, live from /api/v1/agents/{id}/events. A key linked
+    to an agent opens that agent's desk; a supervisor's or admin's opens anyone's (`?agent=<id>`)."""
+    needs = (Permission.AGENTS_STATE, Permission.CUSTOMERS_READ, Permission.TIMELINE_READ)
+    viewer = await _viewer(request, needs, "an agent's desk")
+    if isinstance(viewer, Response):
+        return viewer
+    supervisor = allows(viewer.role, Permission.ROUTING_MANAGE)
+
+    def read(db: Session) -> tuple[Agent | None, list[Agent]]:
+        found: Agent | None
+        if agent is None:
+            found = routing_service.agent_for_key(db=db, key_id=viewer.key_id)
+        else:
+            try:
+                found = routing_service.get_agent(db=db, agent_id=agent)
+            except NotFound:
+                found = None
+        return found, routing_service.list_agents(db=db) if found is None and supervisor else []
+
+    found, others = await in_read_session(request, read)
+    if found is None and agent is not None:
+        return _desk_notice(viewer, "No such agent", f"There is no agent {agent}.", others, 404)
+    if found is None:
+        message = (
+            f"The key you signed in with ({viewer.name}, key {viewer.key_id}) is not linked to an agent, "
+            f"so it has no desk. An admin links it: PATCH /api/v1/agents/<agent id> with "
+            f'{{"api_key_id": {viewer.key_id}}}.'
+        )
+        return _desk_notice(viewer, "No agent uses this key", message, others)
+    if not supervisor and found.api_key_id != viewer.key_id:
+        message = f"This key may act only on its own agent, not agent {found.id}."
+        return _desk_notice(viewer, "Not your desk", message, [], 403)
+    shown = found.display_name or found.name
+    return _page(
+        title=f"Desk: {shown}",
+        body=fill(page_template("desk.html"), {"name": shown, "agent": found.name}),
+        principal=viewer,
+        scripts=(_COMMON, _TIMELINE, "/static/pages/desk.js"),
+        data={
+            "page": "desk",
+            "agent-id": str(found.id),
+            "agent-name": found.name,
+            "home-endpoint": found.home_endpoint or "",
+        },
+    )
+
+
+_DESK_NOTICE = (
+    '<section class="panel narrow desk-notice"><h1>{{heading}}</h1><p id="desk-notice">{{message}}</p>'
+    '{{raw_agents}}<form method="post" action="/sign-out"><button type="submit">Sign in with another key'
+    "</button></form></section>"
+)
+
+
+def _desk_notice(
+    viewer: Principal, heading: str, message: str, agents: list[Agent], status_code: int = 200
+) -> HTMLResponse:
+    """Why there is no desk to show; a supervisor also gets the agents whose desks they may open."""
+    links = "".join(
+        f'<li><a href="/desk?agent={a.id}">{html.escape(a.display_name or a.name)}</a>'
+        f" <small>({html.escape(a.name)})</small></li>"
+        for a in agents
+    )
+    more = f'<h2>Open an agent\'s desk</h2><ul class="agent-list">{links}</ul>' if links else ""
+    body = fill(_DESK_NOTICE, {"heading": heading, "message": message, "raw_agents": more})
+    return _page(title=heading, body=body, principal=viewer, status_code=status_code)
 
 
 # --- signing in and out ---------------------------------------------------------------------------------
@@ -183,15 +263,6 @@ def _sign_in_page(target: str, message: str = "", status_code: int = 200) -> HTM
     return _page(title="Sign in", body=body, principal=None, status_code=status_code)
 
 
-def _same_origin(request: Request) -> bool:
-    """A form posted from another site carries its Origin: refuse it (no signing a browser in behind its
-    user's back)."""
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host", "")
-
-
 @router.get("/sign-in", response_model=None)
 async def sign_in_form(target: Annotated[str, Query(alias="next")] = "/wallboard") -> Response:
     return _sign_in_page(target)
@@ -200,7 +271,7 @@ async def sign_in_form(target: Annotated[str, Query(alias="next")] = "/wallboard
 @router.post("/sign-in", response_model=None)
 async def sign_in(request: Request) -> Response:
     """Takes `key` (and `next`) as a form; sets the session cookie and goes on to `next`."""
-    if not _same_origin(request):
+    if not same_origin(request):
         return _sign_in_page("/wallboard", "Sign in from this service's own page.", status.HTTP_403_FORBIDDEN)
     raw = await request.body()
     if len(raw) > _MAX_FORM_BYTES:

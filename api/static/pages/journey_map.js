@@ -52,16 +52,21 @@
     node.textContent = message || "";
   }
 
+  let latest = 0; // the newest load: an older answer arriving after it must not be drawn over it
+
   async function load(form) {
     const query = filters(form);
     const shown = new URLSearchParams();
     for (const [name, value] of new FormData(form)) if (String(value).trim()) shown.set(name, value);
     history.replaceState(null, "", "?" + shown.toString()); // filters only: bookmarkable, no secrets
+    const mine = ++latest;
     try {
       const report = await api("/api/v1/reports/journeys?" + query.toString());
+      if (mine !== latest) return;
       showError("");
       draw(report);
     } catch (error) {
+      if (mine !== latest) return;
       if (error.message !== "signed out") showError("The journey map could not be read: " + error.message);
     }
   }

@@ -79,12 +79,30 @@ def test_the_cookie_carries_the_keys_own_permissions(browser_like: TestClient, m
     assert browser_like.get("/wallboard").status_code == 200
 
 
-def test_the_cookie_never_authorises_a_write(browser_like: TestClient, make_key: Any) -> None:
+def test_the_cookie_authorises_a_write_only_as_json_from_the_services_own_page(
+    browser_like: TestClient, make_key: Any
+) -> None:
     sign_in(browser_like, make_key(Role.ADMIN))
     assert browser_like.get("/api/v1/customers?name=x").status_code == 200
-    created = browser_like.post("/api/v1/customers", json={"name": "Forged"})
-    assert created.status_code == 401
+    forged = [
+        browser_like.post("/api/v1/customers", json={"name": "Forged"}),  # no Origin
+        browser_like.post(
+            "/api/v1/customers", json={"name": "Forged"}, headers={"Origin": "https://evil.example"}
+        ),
+        browser_like.post("/api/v1/customers", json={"name": "Forged"}, headers={"Origin": "null"}),
+        browser_like.post(  # a form another site could send
+            "/api/v1/customers",
+            content=b'{"name": "Forged"}',
+            headers={"Origin": "http://testserver", "Content-Type": "text/plain"},
+        ),
+    ]
+    assert [answer.status_code for answer in forged] == [401, 401, 401, 401]
     assert browser_like.get("/api/v1/customers?name=Forged").json()["items"] == []
+    own = browser_like.post(
+        "/api/v1/customers", json={"name": "Own"}, headers={"Origin": "http://testserver"}
+    )
+    assert own.status_code == 201, own.text
+    assert [c["name"] for c in browser_like.get("/api/v1/customers?name=Own").json()["items"]] == ["Own"]
 
 
 def test_a_bearer_header_wins_over_the_cookie(browser_like: TestClient, make_key: Any) -> None:
