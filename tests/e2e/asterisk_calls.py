@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import json
+import time
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from served import http, run_cli
 
 from core.settings import Settings
 from voice.ami.client import AmiClient
 from voice.ami.events import AGIExecStart, AmiEvent, Hangup
+from voice.ari.client import AriClient
+from voice.ari.events import AriEvent
+from voice.ari.events_stream import AriEventStream
+from voice.ari.router import AriRouter
 
 INBOUND = "centralita-inbound"  # the trunk's context: a number runs its flow over FastAGI
 INBOUND_ARI = "centralita-inbound-ari"  # the alternative: the number enters the ARI application
@@ -21,6 +34,9 @@ TEST_AGENT = "centralita-test-agent"
 TEST_NUMBERS = "centralita-test-numbers"
 # A phone that answers at once and stays on the line; the test plays its keys (AMI PlayDTMF).
 PHONE = f"Local/phone@{TEST_CALLEE}"
+BANCO_DID = "912345678"  # rendered with --did 912345678=banco_es (asterisk/README.md)
+
+E = TypeVar("E", bound=AriEvent)
 
 
 def ari_base_url(settings: Settings) -> str:
@@ -102,3 +118,185 @@ async def hang_up_leftovers(ami: AmiClient, prefix: str) -> None:
             if channel.channel.startswith(prefix):
                 with contextlib.suppress(Exception):
                     await ami.hangup(channel.channel)
+
+
+class AgentEvents:
+    """An agent's event stream (`GET /api/v1/agents/{id}/events`, Server-Sent Events) as it arrives:
+    `agent.state` first, then `agent.state_changed` and `agent.call_offered`, each as its payload with
+    the `topic`."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []  # every event, in arrival order
+        self._unread: list[dict[str, Any]] = []
+        self._arrived = asyncio.Condition()
+
+    async def add(self, event: dict[str, Any]) -> None:
+        async with self._arrived:
+            self.seen.append(event)
+            self._unread.append(event)
+            self._arrived.notify_all()
+
+    async def next(
+        self, topic: str, *, where: Callable[[dict[str, Any]], bool] | None = None, seconds: float = 20
+    ) -> dict[str, Any]:
+        """The first event of `topic` (for which `where` holds, if given) not taken before."""
+
+        def take() -> dict[str, Any] | None:
+            for event in self._unread:
+                if event["topic"] == topic and (where is None or where(event)):
+                    self._unread.remove(event)
+                    return event
+            return None
+
+        try:
+            async with asyncio.timeout(seconds), self._arrived:
+                while (match := take()) is None:
+                    await self._arrived.wait()
+                return match
+        except TimeoutError:
+            raise AssertionError(
+                f"no {topic} within {seconds:g} s; the agent's events: {self.seen}"
+            ) from None
+
+    async def state(self, state: str, *, seconds: float = 20) -> dict[str, Any]:
+        """The next change of the agent's state to `state`."""
+        return await self.next("agent.state_changed", where=lambda e: e["state"] == state, seconds=seconds)
+
+
+@contextlib.asynccontextmanager
+async def agent_events(base: str, key: str, agent_id: int) -> AsyncIterator[AgentEvents]:
+    """The agent's event stream, read from the moment its first event (`agent.state`) has come."""
+    events = AgentEvents()
+    connected = asyncio.Event()
+
+    async def read(client: httpx.AsyncClient) -> None:
+        url = f"{base}/api/v1/agents/{agent_id}/events"
+        headers = {"Authorization": f"Bearer {key}"}
+        async with client.stream("GET", url, headers=headers, params={"keep_alive": 1}) as response:
+            response.raise_for_status()
+            topic, data = "", ""
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    topic = line[len("event: ") :]
+                elif line.startswith("data: "):
+                    data = line[len("data: ") :]
+                elif not line and data:
+                    await events.add({"topic": topic, **json.loads(data)["payload"]})
+                    topic, data = "", ""
+                    connected.set()
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as client:
+        reader = asyncio.create_task(read(client))
+        first = asyncio.ensure_future(connected.wait())
+        try:
+            done, _ = await asyncio.wait({reader, first}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                reader.result()  # raises what went wrong
+                raise AssertionError("the agent's event stream ended at once")
+            assert first in done, "the agent's event stream sent nothing within 10 s"
+            yield events
+        finally:
+            first.cancel()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+
+class AriEvents:
+    """The application's events in arrival order, waited for by type and condition."""
+
+    def __init__(self) -> None:
+        self.seen: list[AriEvent] = []
+        self._arrived = asyncio.Condition()
+
+    async def add(self, event: AriEvent) -> None:
+        async with self._arrived:
+            self.seen.append(event)
+            self._arrived.notify_all()
+
+    async def next(self, kind: type[E], *, where: str | None = None, seconds: float = 10) -> E:
+        """The first event of `kind` (about channel `where`, if given) not taken before."""
+
+        def take() -> E | None:
+            for event in self.seen:
+                if isinstance(event, kind) and (where is None or channel_of(event) == where):
+                    self.seen.remove(event)
+                    return event
+            return None
+
+        async with asyncio.timeout(seconds), self._arrived:
+            while (match := take()) is None:
+                await self._arrived.wait()
+            return match
+
+
+def channel_of(event: AriEvent) -> str | None:
+    channel = getattr(event, "channel", None)
+    if channel is not None:
+        return str(channel.id)
+    playback = getattr(event, "playback", None)
+    return playback.channel_id if playback is not None else None
+
+
+@contextlib.asynccontextmanager
+async def stasis_app(settings: Settings) -> AsyncIterator[tuple[str, AriClient, AriEvents]]:
+    """A Stasis application of this test's own (so a running Centralita never sees its calls), its
+    event stream connected, and an ARI client."""
+    app = f"{settings.asterisk_ari_app}-e2e-{uuid.uuid4().hex[:8]}"
+    base = ari_base_url(settings)
+    events = AriEvents()
+    router = AriRouter()
+    router.subscribe(events.add, application=app)
+    stream = AriEventStream(
+        base, [app], settings.asterisk_ari_user, settings.asterisk_ari_password, router, ping_interval=None
+    )
+    task = asyncio.create_task(stream.run())
+    try:
+        async with asyncio.timeout(10):
+            await stream.wait_connected()
+        async with AriClient(base, settings.asterisk_ari_user, settings.asterisk_ari_password) as ari:
+            yield app, ari, events
+    finally:
+        await stream.stop()
+        await task
+
+
+# --- the service under test, over its API ---------------------------------------------------------------
+
+
+def admin_key(env: dict[str, str], cwd: Path) -> str:
+    """A new admin key of the service that `env` configures."""
+    created = run_cli("keys", "create", "--role", "admin", env=env, cwd=cwd)
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip().splitlines()[-1].split()[-1]
+
+
+def answering_banco_with(env: dict[str, str], tmp_path: Path, flow: str) -> dict[str, str]:
+    """The environment of a service that answers the banco_es number (BANCO_DID) with `flow` (YAML named
+    banco_es) instead of the shipped one: a flow in an extra directory replaces a same-named one, so a
+    test's call comes in through the rendered inbound dialplan like any other."""
+    flows = tmp_path / "flows"
+    flows.mkdir(exist_ok=True)
+    (flows / "banco_es.yaml").write_text(flow)
+    return env | {"CENTRALITA_EXTRA_FLOWS_DIRS": str(flows)}
+
+
+def finished_call(base: str, key: str, phone: str, *, seconds: float = 20) -> dict[str, Any]:
+    """The caller's one call on their timeline, with its steps, once it has ended (the journal writes it
+    from its own thread)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status, found = http("GET", f"{base}/api/v1/customers/lookup?phone={urllib.parse.quote(phone)}", key)
+        items: list[dict[str, Any]] = []
+        if status == 200:
+            path = f"/api/v1/customers/{found['customer']['id']}/timeline?include=touchpoints"
+            status, page = http("GET", f"{base}{path}", key)
+            assert status == 200, page
+            items = page["items"]
+        else:
+            assert status == 404, found
+        if items and items[0]["ended_at"] is not None:
+            assert len(items) == 1, items
+            return dict(items[0])
+        assert time.monotonic() < deadline, f"no finished call on the timeline: {items}"
+        time.sleep(0.2)

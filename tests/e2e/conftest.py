@@ -5,7 +5,9 @@ It runs when CENTRALITA_ASTERISK_ARI_URL (and, for the AMI tests, CENTRALITA_AST
 Asterisk, with the ARI and AMI users and passwords that configuration was rendered with; otherwise every
 test here is skipped, saying so. Asterisk must reach this machine's FastAGI server at
 CENTRALITA_AGI_HOST (127.0.0.1 when that is a wildcard): each call tells the dialplan which port
-(the channel variable CENTRALITA_AGI), so the suite serves on a free one.
+(the channel variable CENTRALITA_AGI), so the suite serves on a free one. Tests that read Asterisk's
+files need CENTRALITA_ASTERISK_RECORDINGS_DIR (call recordings) or CENTRALITA_PROMPTS_DIR (Asterisk's
+sounds directory: the speech tests' caller words) as this machine sees them, and are skipped without.
 """
 
 from __future__ import annotations

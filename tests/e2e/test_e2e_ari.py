@@ -4,19 +4,14 @@ application, answered, played to, sent keys and hung up; and Asterisk's error re
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TypeVar
 
 import pytest
-from asterisk_calls import INBOUND_ARI, ari_base_url
+from asterisk_calls import INBOUND_ARI, ari_base_url, stasis_app
 
 from core.settings import Settings
 from voice.ari.client import AriClient
 from voice.ari.errors import AriNotFound, AriUnauthorized
 from voice.ari.events import (
-    AriEvent,
     ChannelDtmfReceived,
     PlaybackFinished,
     PlaybackStarted,
@@ -26,67 +21,7 @@ from voice.ari.events import (
 from voice.ari.events_stream import AriEventStream
 from voice.ari.router import AriRouter
 
-E = TypeVar("E", bound=AriEvent)
 BANCO_DID = "912345678"
-
-
-class Events:
-    """The application's events in arrival order, waited for by type and condition."""
-
-    def __init__(self) -> None:
-        self.seen: list[AriEvent] = []
-        self._arrived = asyncio.Condition()
-
-    async def add(self, event: AriEvent) -> None:
-        async with self._arrived:
-            self.seen.append(event)
-            self._arrived.notify_all()
-
-    async def next(self, kind: type[E], *, where: str | None = None, seconds: float = 10) -> E:
-        """The first event of `kind` (about channel `where`, if given) not taken before."""
-
-        def take() -> E | None:
-            for event in self.seen:
-                if isinstance(event, kind) and (where is None or _channel_of(event) == where):
-                    self.seen.remove(event)
-                    return event
-            return None
-
-        async with asyncio.timeout(seconds), self._arrived:
-            while (match := take()) is None:
-                await self._arrived.wait()
-            return match
-
-
-def _channel_of(event: AriEvent) -> str | None:
-    channel = getattr(event, "channel", None)
-    if channel is not None:
-        return str(channel.id)
-    playback = getattr(event, "playback", None)
-    return playback.channel_id if playback is not None else None
-
-
-@asynccontextmanager
-async def stasis_app(settings: Settings) -> AsyncIterator[tuple[str, AriClient, Events]]:
-    """A Stasis application of this test's own (so a running Centralita never sees its calls), its
-    event stream connected, and an ARI client."""
-    app = f"{settings.asterisk_ari_app}-e2e-{uuid.uuid4().hex[:8]}"
-    base = ari_base_url(settings)
-    events = Events()
-    router = AriRouter()
-    router.subscribe(events.add, application=app)
-    stream = AriEventStream(
-        base, [app], settings.asterisk_ari_user, settings.asterisk_ari_password, router, ping_interval=None
-    )
-    task = asyncio.create_task(stream.run())
-    try:
-        async with asyncio.timeout(10):
-            await stream.wait_connected()
-        async with AriClient(base, settings.asterisk_ari_user, settings.asterisk_ari_password) as ari:
-            yield app, ari, events
-    finally:
-        await stream.stop()
-        await task
 
 
 def test_a_number_routed_to_stasis_is_answered_played_to_and_hung_up(settings: Settings) -> None:
