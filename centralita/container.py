@@ -30,6 +30,7 @@ from routing.agent_features import AgentFeatures, agent_feature_router
 from routing.callback_dialer import CallbackDesk
 from routing.callback_rules import CallbackRules
 from routing.callbacks import IvrCallbackBooker
+from routing.campaign_agents import AcdCampaignAgents
 from routing.crm_webhook import ScreenPopWebhook
 from routing.ivr_queues import IvrQueues
 from routing.live_queues import AgentConnector, FakeAgentConnector
@@ -412,8 +413,16 @@ class Container:
         if isinstance(network, SimulatedCallNetwork):
             callback_network = SimulatedCallNetwork(clock, behaviour=CALLBACK_CALLEES, seed=1)
         self.callbacks().use_network(callback_network)
+        # Agents who also answer queues are one agent: the dialer takes them only while the ACD has them
+        # ready, and its calls keep the ACD from offering them others.
         return DialerSupervisor(
-            self.session_factory, self.engine, network, clock, region=settings.default_region, bus=self.bus
+            self.session_factory,
+            self.engine,
+            network,
+            clock,
+            region=settings.default_region,
+            bus=self.bus,
+            agents=AcdCampaignAgents(self.routing().live),
         )
 
     def report_options(self) -> ReportOptions:

@@ -38,7 +38,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import unit_of_work
 from dialer import attempts, campaigns
+from dialer.agent_availability import AgentAvailability, Availability, DedicatedAgents
 from dialer.agent_pool import AgentPool
+from dialer.agent_pool import AgentState as PoolState
 from dialer.call_network import (
     AmdVerdict,
     CallEnd,
@@ -112,8 +114,11 @@ class CampaignRunner:
         *,
         region: str,
         on_pause: Callable[[int, str], None] | None = None,
+        agents: AgentAvailability | None = None,
     ) -> None:
         self.campaign_id = campaign_id
+        # Whether the campaign's agents are free as far as the inbound queues are concerned.
+        self.agents: AgentAvailability = agents or DedicatedAgents()
         self.sessions = sessions
         self.network = network
         self.clock = clock
@@ -233,6 +238,7 @@ class CampaignRunner:
             if status is not CampaignStatus.RUNNING:
                 return None
             now = self.clock.now()  # calls went on while the database answered
+            self._follow_agents(now)
             floor, ringing = self._floor(now)
             pacing = self._pacing()
             decision = calls_to_place(floor, self.statistics, self._windows, pacing)
@@ -244,6 +250,19 @@ class CampaignRunner:
             if self.settings.mode is DialMode.PREVIEW:
                 await self._place_requested()
             return decision
+
+    def _follow_agents(self, now: datetime) -> None:
+        """Pace only for agents the inbound queues have not taken: one paused or logged out there, or on
+        an inbound call, is paused here until they are ready again."""
+        for agent in self.pool:
+            available = self.agents.availability(agent.endpoint)
+            if agent.state is PoolState.PAUSED:
+                if available is Availability.FREE:
+                    self.pool.resume(agent.endpoint, now)
+            elif agent.state is PoolState.IDLE and available is not Availability.FREE:
+                self.pool.pause(agent.endpoint, now)
+            elif agent.state is PoolState.WRAP_UP and available is Availability.AWAY:
+                self.pool.pause(agent.endpoint, now)  # paused during the campaign's wrap-up
 
     async def _release(self, live: LiveCall, now: datetime) -> None:
         """Hang up a line that has rung the legal minimum and that pacing no longer wants answered (more
@@ -347,6 +366,13 @@ class CampaignRunner:
             except (LookupError, ValueError) as exc:
                 await self._db(self._give_back([attempt_id], f"agent busy: {exc}", now))
                 continue
+            # The agent is on this call from the dial: no queue may ring them while it rings.
+            if not self._claim(agent, attempt_id, ends_wrap_up=True):
+                self.pool.release(agent, now)
+                state = self.agents.availability(agent).value
+                reason = f"agent busy: {agent} is {state} in the inbound queues"
+                await self._db(self._give_back([attempt_id], reason, now))
+                continue
             request = CallRequest(
                 attempt_id=attempt_id,
                 phone=phone,
@@ -361,7 +387,7 @@ class CampaignRunner:
                 live.placed = await self.network.place(request, _Observer(self, live))
             except NetworkUnavailable as exc:
                 self.calls.pop(attempt_id, None)
-                self.pool.release(agent, now)
+                self._free(agent, attempt_id, now, wrap_up_seconds=0.0)
                 await self._db(self._give_back([r[0] for r in requested[index:]], str(exc), now))
                 await self._pause(f"the call network is unavailable: {exc}")
                 return
@@ -369,7 +395,7 @@ class CampaignRunner:
                 # This one call could not be placed (a bad number, a refused originate): the others go on.
                 logger.exception("attempt %s: could not be placed", attempt_id)
                 self.calls.pop(attempt_id, None)
-                self.pool.release(agent, now)
+                self._free(agent, attempt_id, now, wrap_up_seconds=0.0)
                 await self._db(self._give_back([attempt_id], f"not placed: {exc}", now))
                 continue
             self.placed += 1
@@ -434,16 +460,23 @@ class CampaignRunner:
             live.waiting = asyncio.get_running_loop().create_task(self._wait_for_agent(live, deadline))
 
     async def _try_connect(self, live: LiveCall, now: datetime) -> bool:
-        agent = self.pool.reserve(live.request.attempt_id, now)
-        if agent is None:
-            return False
+        attempt_id = live.request.attempt_id
+        while True:
+            agent = self.pool.reserve(attempt_id, now)
+            if agent is None:
+                return False
+            if self._claim(agent.endpoint, attempt_id):
+                break
+            # An inbound call (or a pause) took them since the last tick: the next agent, if any.
+            self.pool.release(agent.endpoint, now)
+            self.pool.pause(agent.endpoint, now)
         live.agent = agent.endpoint
         assert live.placed is not None
         try:
             await self.network.connect(live.placed, agent.endpoint)
         except Exception:
-            logger.exception("attempt %s: could not connect %s", live.request.attempt_id, agent.endpoint)
-            self.pool.release(agent.endpoint, self.clock.now())
+            logger.exception("attempt %s: could not connect %s", attempt_id, agent.endpoint)
+            self._free(agent.endpoint, attempt_id, self.clock.now(), wrap_up_seconds=0.0)
             live.agent = None
             return False
         live.connected_at = self.clock.now()
@@ -500,7 +533,8 @@ class CampaignRunner:
             if live.connected_at is not None:
                 stats = stats.with_talk(max(0.0, (at - live.connected_at).total_seconds()))
                 stats = stats.with_wrap(self.settings.wrap_up_seconds)
-            self.pool.release(live.agent, at)
+            wrap_up = float(self.settings.wrap_up_seconds) if live.connected_at is not None else 0.0
+            self._free(live.agent, live.request.attempt_id, at, wrap_up_seconds=wrap_up)
         self.statistics = stats
         result = attempts.CallResult(
             attempt_id=live.request.attempt_id,
@@ -533,6 +567,17 @@ class CampaignRunner:
 
     # --- plumbing -----------------------------------------------------------------------------------
 
+    def _claim(self, endpoint: str, attempt_id: int, *, ends_wrap_up: bool = False) -> bool:
+        """The agent on `endpoint` is taken for `attempt_id` in the inbound queues too; False: not free."""
+        call = _agent_call(attempt_id)
+        campaign = str(self.campaign_id)
+        return self.agents.claim(endpoint, call_ref=call, campaign=campaign, ends_wrap_up=ends_wrap_up)
+
+    def _free(self, endpoint: str, attempt_id: int, now: datetime, *, wrap_up_seconds: float) -> None:
+        """The agent's reservation or call for `attempt_id` is over, here and in the inbound queues."""
+        self.pool.release(endpoint, now)
+        self.agents.release(endpoint, call_ref=_agent_call(attempt_id), wrap_up_seconds=wrap_up_seconds)
+
     async def _db(self, work: Callable[[Session], T]) -> T:
         def run() -> T:
             with unit_of_work(self.sessions) as db:
@@ -560,3 +605,8 @@ class _Observer:
         if self.live.ended:
             return
         await self.runner._ended(self.live, at, how, cause)
+
+
+def _agent_call(attempt_id: int) -> str:
+    """The call an agent is on while they serve `attempt_id`, as the inbound queues name it."""
+    return f"attempt-{attempt_id}"

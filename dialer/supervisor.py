@@ -33,6 +33,7 @@ from core.db import unit_of_work
 from core.errors import Conflict
 from core.events.bus import Event, EventBus, Subscription
 from dialer import campaigns
+from dialer.agent_availability import AgentAvailability
 from dialer.call_network import CallNetwork
 from dialer.calling_window import load_zone
 from dialer.campaign_runner import CampaignRunner
@@ -66,8 +67,10 @@ class DialerSupervisor:
         bus: EventBus | None = None,
         tick_seconds: float = 1.0,
         drain_seconds: float = 30.0,
+        agents: AgentAvailability | None = None,
     ) -> None:
         self.sessions = sessions
+        self.agents = agents  # the inbound ACD's word on blended agents (None: phones only the dialer uses)
         self.network = network
         self.clock = clock
         self.region = region
@@ -127,7 +130,13 @@ class DialerSupervisor:
         if campaign_id in self.runners:
             return
         runner = CampaignRunner(
-            campaign_id, self.sessions, self.network, self.clock, region=self.region, on_pause=self._paused
+            campaign_id,
+            self.sessions,
+            self.network,
+            self.clock,
+            region=self.region,
+            on_pause=self._paused,
+            agents=self.agents,
         )
         try:
             await runner.start()

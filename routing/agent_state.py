@@ -3,6 +3,7 @@
     logged_out --Login(endpoint)--> ready
     ready --Offer(call, queue)--> offered (the phone rings)
     offered --Answer--> on_call --Hangup(wrap_up_seconds)--> wrap_up (until now + the queue's seconds)
+    ready --Dialed(call, campaign)--> on_call (the dialer connected a campaign's call to the agent's phone)
     offered --Withdraw--> ready, keeping its place in the idle order (the caller hung up while ringing)
     offered --Missed(no_answer | busy | failed)--> paused("missed call" | "phone busy" | "phone unreachable")
     wrap_up --Tick (time is up) or Ready--> ready
@@ -12,6 +13,11 @@
 A missed offer pauses the agent instead of making them ready again: an agent away from the desk would
 otherwise be rung for every call in turn, each caller losing the ring time. The agent (or a
 supervisor) makes them ready again.
+
+An agent who works both queues and campaigns (a blended agent) is one agent: a campaign's call puts
+them on a call as an inbound one does (`Dialed`; its `queue` is `campaign:<campaign id>`), so the ACD
+offers them nothing until it ends, and the dialer takes only agents the ACD has ready
+(`routing.campaign_agents`).
 
 Anything else (pausing while logged out, logging out in the middle of a call) raises
 `IllegalTransition` saying why. A move to the state the agent is already in (Ready while ready) is not
@@ -44,6 +50,9 @@ class AgentState(StrEnum):
 LOGGED_IN = frozenset(AgentState) - {AgentState.LOGGED_OUT}
 # States in which the agent is busy with a call (offered, talking or finishing it).
 BUSY = frozenset({AgentState.OFFERED, AgentState.ON_CALL, AgentState.WRAP_UP})
+
+# A campaign's call on an agent's status: `queue` is this prefix and the campaign's id.
+CAMPAIGN_PREFIX = "campaign:"
 
 MISSED_REASONS = {"no_answer": "missed call", "busy": "phone busy", "failed": "phone unreachable"}
 
@@ -96,6 +105,14 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class Dialed:
+    """A campaign's call, connected to the ready agent by the dialer."""
+
+    call_id: str
+    campaign: str
+
+
+@dataclass(frozen=True, slots=True)
 class Missed:
     cause: Literal["no_answer", "busy", "failed"]
 
@@ -115,7 +132,7 @@ class Tick:
     """Time passes: a wrap-up whose time is up ends."""
 
 
-AgentEvent = Login | Logout | Pause | Ready | Offer | Answer | Missed | Withdraw | Hangup | Tick
+AgentEvent = Login | Logout | Pause | Ready | Offer | Answer | Dialed | Missed | Withdraw | Hangup | Tick
 
 
 def transition(status: AgentStatus, event: AgentEvent, now: datetime) -> AgentStatus:
@@ -162,6 +179,11 @@ def transition(status: AgentStatus, event: AgentEvent, now: datetime) -> AgentSt
         case Answer():
             _require(status, AgentState.OFFERED, "answer")
             return replace(status, state=AgentState.ON_CALL, since=now)
+        case Dialed(call_id=call_id, campaign=campaign):
+            if state is not AgentState.READY:
+                raise IllegalTransition(f"only a ready agent takes a campaign's call (the agent is {state})")
+            queue = f"{CAMPAIGN_PREFIX}{campaign}"
+            return replace(status, state=AgentState.ON_CALL, since=now, call_id=call_id, queue=queue)
         case Missed(cause=cause):
             _require(status, AgentState.OFFERED, "miss a call")
             return AgentStatus(AgentState.PAUSED, now, endpoint=status.endpoint, reason=MISSED_REASONS[cause])

@@ -58,10 +58,13 @@ from routing.agent_state import (
     AgentState,
     AgentStatus,
     Answer,
+    Dialed,
     Hangup,
+    IllegalTransition,
     Login,
     Missed,
     Offer,
+    Ready,
     Tick,
     Withdraw,
     transition,
@@ -76,6 +79,7 @@ OfferResult = Literal["answered", "no_answer", "busy", "failed"]
 # failed, or a number that may not be called now); the customer answered but the agent did not.
 VirtualResult = Literal["connected", "not_reached", "agent_missed"]
 ACD_ACTOR = "acd"
+DIALER_ACTOR = "dialer"
 FINISHED_KEPT = 1000
 RING_GRACE_S = 10.0  # on top of the ring time, before an offer the connector never answers is given up
 
@@ -85,6 +89,7 @@ class AgentProfile:
     agent_id: int
     name: str
     skills: Mapping[str, int] = field(default_factory=dict)
+    home_endpoint: str | None = None  # the agent's own phone (a campaign may list it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +327,41 @@ class LiveQueues:
             if agent.status.endpoint == endpoint and agent.status.state is not AgentState.LOGGED_OUT:
                 return agent.profile.agent_id
         return None
+
+    def home_of(self, endpoint: str) -> int | None:
+        """The agent whose own phone `endpoint` is, logged in or not."""
+        for agent in self._agents.values():
+            if agent.profile.home_endpoint == endpoint:
+                return agent.profile.agent_id
+        return None
+
+    def campaign_call_started(
+        self, agent_id: int, call_id: str, campaign: str, *, ends_wrap_up: bool = False
+    ) -> bool:
+        """The dialer connects a campaign's call to the agent: ready -> on call, so that the ACD offers
+        them nothing meanwhile. False when the agent is not ready (an inbound call, a pause, got there
+        first): the dialer must take someone else. `ends_wrap_up`: the agent asked for the call (a
+        preview dial), which ends their wrap-up first."""
+        self._bind()
+        agent = self._agent(agent_id)
+        now = self._clock()
+        if ends_wrap_up and agent.status.state is AgentState.WRAP_UP:
+            self._change(agent, Ready(), DIALER_ACTOR, now)
+        try:
+            self._change(agent, Dialed(call_id, campaign), DIALER_ACTOR, now)
+        except IllegalTransition:
+            return False
+        return True
+
+    def campaign_call_ended(self, agent_id: int, call_id: str, wrap_up_seconds: float) -> None:
+        """The campaign's call `call_id` is over: the agent wraps up, then the ACD may offer them calls.
+        Nothing happens when the agent is no longer on that call."""
+        self._bind()
+        agent = self._agents.get(agent_id)
+        if agent is None or agent.status.state is not AgentState.ON_CALL or agent.status.call_id != call_id:
+            return
+        self._change(agent, Hangup(max(0.0, wrap_up_seconds)), DIALER_ACTOR, self._clock())
+        self._decide()
 
     async def change(self, agent_id: int, event: AgentEvent, *, actor: str) -> AgentStatus:
         """An agent's own or a supervisor's change (log in, log out, pause, ready); raises

@@ -154,7 +154,8 @@ def state_history(*, db: Session, agent_id: int, limit: int = 100) -> list[Agent
 
 
 def profile_of(agent: Agent) -> AgentProfile:
-    return AgentProfile(agent.id, agent.name, {s.skill: s.level for s in agent.skills})
+    skills = {s.skill: s.level for s in agent.skills}
+    return AgentProfile(agent.id, agent.name, skills, home_endpoint=agent.home_endpoint)
 
 
 def stored_status(agent: Agent) -> AgentStatus:
@@ -166,7 +167,12 @@ def stored_status(agent: Agent) -> AgentStatus:
 
 
 def profile_payload(agent: Agent) -> dict[str, Any]:
-    return {"agent_id": agent.id, "name": agent.name, "skills": {s.skill: s.level for s in agent.skills}}
+    return {
+        "agent_id": agent.id,
+        "name": agent.name,
+        "skills": {s.skill: s.level for s in agent.skills},
+        "home_endpoint": agent.home_endpoint,
+    }
 
 
 def state_payload(change: StateChange) -> dict[str, Any]:
@@ -312,4 +318,5 @@ def config_from_payload(payload: dict[str, Any]) -> QueueConfig:
 
 
 def profile_from_payload(payload: dict[str, Any]) -> AgentProfile:
-    return AgentProfile(payload["agent_id"], payload["name"], dict(payload["skills"]))
+    home = payload.get("home_endpoint")
+    return AgentProfile(payload["agent_id"], payload["name"], dict(payload["skills"]), home_endpoint=home)

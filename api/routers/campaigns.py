@@ -19,6 +19,7 @@ from core.errors import Conflict, NotFound
 from dialer import campaign_stats, campaigns, contact_lists, dispositions, preview
 from dialer import do_not_call_store as dnc
 from dialer.abandonment import ComplianceReport
+from dialer.agent_availability import Availability
 from dialer.campaign_rules import CampaignSettings
 from dialer.list_import import import_contact_list
 from dialer.models import CampaignContact, DialAttempt
@@ -41,6 +42,7 @@ from dialer.schemas import (
     PreviewRead,
     PreviewSkip,
 )
+from routing.campaign_agents import AcdCampaignAgents
 
 router = APIRouter(tags=["campaigns"])
 
@@ -233,6 +235,12 @@ def preview_dial(
     bridges it to this agent; follow it with `GET .../attempts/{id}`."""
     if getattr(request.app.state, "dialer", None) is None and settings.dialer_network == "off":
         raise Conflict("no process places calls (CENTRALITA_DIALER_NETWORK is off)")
+    routing = getattr(request.app.state, "routing", None)
+    if routing is not None:  # an agent of the inbound queues dials only while ready there
+        available = AcdCampaignAgents(routing.live).availability(data.agent)
+        if available in (Availability.AWAY, Availability.BUSY):  # dialing ends a wrap-up
+            doing = "logged out or paused" if available is Availability.AWAY else "on a call"
+            raise Conflict(f"{data.agent} is {doing} in the inbound queues: log in and be ready to dial")
     outcome = preview.dial(
         db=db,
         campaign_id=campaign_id,

@@ -490,6 +490,11 @@ def test_an_agent_works_a_preview_campaign_next_skip_dial_and_disposition(page: 
     expect(facts.locator("[data-field=phone]")).to_have_text(phones[1])
     expect(page.locator("#contact-timeline > li[data-channel=email]")).to_contain_text("Thinking of leaving")
     expect(page.locator("#preview-error")).to_be_hidden()
+    # Logged out of the inbound queues, the agent is not free to dial: they log in first.
+    page.click("#dial")
+    expect(page.locator("#preview-error")).to_contain_text("log in and be ready to dial")
+    page.click("#login")
+    expect(state(page)).to_have_text("ready")
     page.click("#dial")
     form = page.locator("#disposition-form")
     expect(form).to_be_visible(timeout=30_000)  # the simulated callee answers or not, then the call ends
