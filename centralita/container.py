@@ -358,6 +358,9 @@ class Container:
         )
         client = AriClient(base_url, user, password)
         router = AriRouter()
+        queues = self.ivr_queues()
+        if queues.recording is not None and queues.recording.bridges is None:
+            queues.recording.bridges = AriBridgeRecorder(client)  # queue calls over ARI record their bridge
         ivr = StasisIvr(
             client,
             router,
@@ -366,7 +369,7 @@ class Container:
             application=app,
             failed_context=IVR_FAILED_CONTEXT,
             options=AriPortOptions(transfer_context=settings.agi_transfer_context),
-            queues=self.ivr_queues(),  # Centralita's queues: agents' phones bridged over ARI
+            queues=queues,  # Centralita's queues: agents' phones bridged over ARI
             listener=speech.listener if speech is not None else None,
         )
         network = None

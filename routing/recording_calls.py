@@ -1,9 +1,11 @@
 """Recording on the call's path: what the FastAGI queue path and the dialer's ARI calls ask before and
 while they connect a caller to an agent.
 
-- `QueueRecording` (the IVR's queues, `voice.agi.ivr_port`): `plan(queue, language)` says the queue's
-  policy and the notice the caller hears before joining; `target(call_id, n)` names the file
-  MixMonitor writes; `started(...)` puts the recording on the call's timeline, in the background.
+- `QueueRecording` (the IVR's queues, `voice.agi.ivr_port` and `voice.ari.ivr_port`): `plan(queue,
+  language)` says the queue's policy and the notice the caller hears before joining; `target(call_id, n)`
+  names the file MixMonitor writes (FastAGI); `record_bridge(...)` records the caller's bridge with the
+  agent (ARI, with `bridges`); `started(...)` puts the recording on the call's timeline, in the
+  background.
 - `CampaignRecording` (`dialer.ari_network.AriCallNetwork`'s recorder): once a campaign call is bridged
   to its agent and the campaign records, the notice is played to the bridge (the callee and the agent
   hear it) and, for `always`, the bridge is recorded from that moment, the notice included: the
@@ -187,12 +189,18 @@ class QueueRecording:
     """The queue side of recording for the FastAGI port (see the module docstring)."""
 
     def __init__(
-        self, notes: RecordingNotes, *, asterisk_path: str, clock: Callable[[], datetime] = utcnow
+        self,
+        notes: RecordingNotes,
+        *,
+        asterisk_path: str,
+        clock: Callable[[], datetime] = utcnow,
+        bridges: BridgeRecorder | None = None,
     ) -> None:
         self.notes = notes
         self.asterisk_path = asterisk_path
         self._clock = clock
         self._writes: set[asyncio.Task[None]] = set()
+        self.bridges = bridges  # ARI's bridge recording (None: queue calls over ARI are not recorded)
 
     async def plan(self, queue: str, language: str) -> QueuePlan:
         try:
@@ -210,17 +218,45 @@ class QueueRecording:
         name = recording_name(call_id, number, self._clock())
         return RecordingTarget(name, asterisk_file(self.asterisk_path, name), number)
 
+    async def record_bridge(self, bridge_id: str, call_id: str, number: int) -> RecordingTarget | None:
+        """ARI: record the bridge where the caller talks to the agent. None when it cannot be (no ARI
+        recorder, a recordings path ARI cannot write under, Asterisk refused): the call goes on."""
+        if self.bridges is None:
+            return None
+        name = recording_name(call_id, number, self._clock())
+        ari = ari_name(self.asterisk_path, name)
+        if ari is None:
+            log.warning(
+                "call %s: not recorded: ARI records only under /var/spool/asterisk/recording, and "
+                "CENTRALITA_ASTERISK_RECORDINGS_PATH is %s",
+                call_id,
+                self.asterisk_path,
+            )
+            return None
+        try:
+            await self.bridges.record(bridge_id, ari, format="wav")
+        except (RecordingRefused, RecordingUnavailable) as exc:
+            log.warning("call %s: bridge %s not recorded: %s", call_id, bridge_id, exc)
+            return None
+        return RecordingTarget(name, ari, number)
+
     def started(
-        self, target: RecordingTarget, *, plan: QueuePlan, call_id: str, interaction_id: int | None
+        self,
+        target: RecordingTarget,
+        *,
+        plan: QueuePlan,
+        call_id: str,
+        interaction_id: int | None,
+        source: str = "mixmonitor",
     ) -> None:
-        """The agent answered with MixMonitor running: the recording goes on the timeline (a task)."""
+        """The agent answered with the recording running: it goes on the timeline (a task)."""
         start = RecordingStart(
             file=target.name,
             number=target.number,
             started_at=self._clock(),
             policy=plan.policy,
             requested_by=POLICY_ACTOR,
-            source="mixmonitor",
+            source=source,
             interaction_id=interaction_id,
             call_id=call_id,
             queue=plan.queue,

@@ -7,13 +7,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from routing.ivr_queues import CallLine, IvrQueues
 from routing.live_queues import InboundCall
-from voice.ivr.voice_port import QueueContext, QueueProgress
+from routing.recording_calls import QueuePlan
+from voice.ivr.voice_port import ActionNotDone, CallerGone, QueueContext, QueueProgress
+from voice.prompts import PromptAudio
 
 logger = logging.getLogger(__name__)
+
+
+async def recording_notice(
+    play: Callable[[PromptAudio], Awaitable[Any]],
+    queues: IvrQueues,
+    queue: str,
+    language: str,
+    context: QueueContext,
+    call_id: str,
+) -> QueuePlan | None:
+    """The queue's recording plan, after the caller heard the notice it needs; None: no recording."""
+    if queues.recording is None:
+        return None
+    plan = await queues.recording.plan(queue, language)
+    if plan.consent is None:
+        return plan
+    try:
+        await play(plan.consent)
+    except CallerGone:
+        if context.progress is not None:  # hung up on the way into the queue: abandoned there
+            context.progress(QueueProgress("left", queue, 0.0, result="caller hung up"))
+        raise
+    except ActionNotDone as exc:  # an untold caller is not recorded
+        logger.warning("call %s: recording notice not played (%s): not recorded", call_id, exc)
+        return None
+    return plan
 
 
 class QueueWait:

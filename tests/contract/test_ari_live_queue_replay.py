@@ -21,6 +21,8 @@ from routing.acd import SkillNeed
 from routing.agent_state import AgentState, Login
 from routing.ivr_queues import IvrQueues
 from routing.live_queues import AgentProfile, FakeAgentConnector, FakeRoutingEvents, LiveQueues, QueueConfig
+from routing.recording_asterisk import FakeBridgeRecorder
+from routing.recording_calls import InMemoryRecordingNotes, QueueRecording
 from voice.ari.fake import FakeAri
 from voice.ari.ivr_port import AriPortOptions, AriVoicePort
 from voice.ivr.voice_port import CallerGone, QueueContext, QueueProgress
@@ -29,6 +31,7 @@ FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / 
 CALLER = "1795537000.5"
 AGENT_LEG = f"{CALLER}-agent-1"
 BRIDGE = f"{CALLER}-bridge-1"
+ARI_RECORDINGS = "/var/spool/asterisk/recording/centralita"  # ARI writes only under .../recording
 
 
 def scenario_b() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -112,3 +115,63 @@ def test_scenario_b_answers_bridges_and_ends_a_call_waiting_in_centralitas_queue
     assert ari.called("add_channel")[0].args["channel_ids"] == (CALLER, AGENT_LEG)
     assert live.status_of(1).state is AgentState.WRAP_UP
     assert [(p.what, p.agent) for p in progress] == [("left", "agent1"), ("agent_connected", "agent1")]
+
+
+def test_a_queue_that_always_records_tells_the_caller_then_records_the_bridge_and_notes_it() -> None:
+    ringing, talking = scenario_b()
+    notes = InMemoryRecordingNotes(queues={"facturacion": "always"})
+    bridges = FakeBridgeRecorder()
+
+    async def main() -> FakeAri:
+        live = LiveQueues(FakeAgentConnector(), FakeRoutingEvents())
+        queues = IvrQueues.install(live)
+        queues.recording = QueueRecording(notes, asterisk_path=ARI_RECORDINGS, bridges=bridges)
+        live.set_queue(QueueConfig("facturacion", needs=(SkillNeed("facturacion"),)))
+        live.set_agent(AgentProfile(1, "agent1", {"facturacion": 3}))
+        await live.change(1, Login("PJSIP/1001"), actor="test")
+        ari = FakeAri()
+        await ari.start_call(CALLER, "ivr", "banco_es")
+        port = AriVoicePort(
+            ari, ari.router, CALLER, options=AriPortOptions(), queues=queues, application="ccapp"
+        )
+        task = asyncio.create_task(
+            port.enqueue(
+                queue="facturacion",
+                priority=0,
+                skills=[],
+                language="es",
+                context=QueueContext(interaction_id=7),
+            )
+        )
+        await until(lambda: bool(ari.called("play")))
+        notice = ari.called("play")[0].args
+        assert notice["media"].startswith("sound:centralita/es/")  # the consent notice, in Spanish
+        assert not ari.called("originate")  # nobody is rung before the caller is told
+        await ari.finish_playback(notice["playback_id"])
+        await until(lambda: bool(ari.called("originate")))
+        for event in ringing:
+            await ari.push(event)
+        await until(lambda: live.status_of(1).state is AgentState.ON_CALL)
+        for event in talking:
+            if event["type"] == "ChannelHangupRequest" and event["channel"]["id"] == AGENT_LEG:
+                await until(lambda: bool(ari.called("hangup")))
+            await ari.push(event)
+        with pytest.raises(CallerGone):
+            await asyncio.wait_for(task, timeout=5)
+        await queues.recording.drain(timeout=5)
+        await port.close()
+        return ari
+
+    asyncio.run(main())
+    ((bridge, name, file_format),) = bridges.records
+    assert bridge == BRIDGE and file_format == "wav"
+    assert name.startswith("centralita/") and name.endswith(f"/{CALLER}-1")
+    ((start,),) = [notes.notes]
+    assert (start.source, start.policy, start.queue, start.call_id) == (
+        "ari_bridge",
+        "always",
+        "facturacion",
+        CALLER,
+    )
+    assert (start.interaction_id, start.number) == (7, 1)
+    assert f"{ARI_RECORDINGS}/{start.file}".endswith(f"{name}.wav")

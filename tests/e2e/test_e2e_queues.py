@@ -51,6 +51,7 @@ CALLER = "+34600111333"
 QUEUE = "e2e_ventas"
 AGENT = "e2e-ana"
 AGENT_PHONE = f"Local/1001@{TEST_AGENT}"
+ARI_RECORDINGS = "/var/spool/asterisk/recording"  # where ARI's recordings go (Asterisk's astspooldir)
 RING_SECONDS = 10  # CENTRALITA_AGENT_RING_SECONDS: how long the IVR rings the agent
 # The banco_es number's flow in the service under test (`answering_banco_with`): straight into the queue;
 # hung up on if the queue refuses the call. No prompt of its own, so nothing to build for Asterisk (a
@@ -327,3 +328,38 @@ def test_a_queue_that_always_records_records_the_call_with_mixmonitor_and_the_ap
     assert loudest_sample(on_disk) > 1000, f"{name}: no sound recorded ({len(on_disk)} bytes)"
     assert "recording" in [t["kind"] for t in item["touchpoints"]], item["touchpoints"]
     (recordings / name).unlink()  # a shared Asterisk's directory: only a failed test leaves its file
+
+
+def test_over_ari_a_queue_that_always_records_records_the_bridge_and_the_api_lists_it(
+    settings: Settings, ami_settings: Settings, env: dict[str, str], tmp_path: Path
+) -> None:
+    recordings, path = ami_settings.asterisk_recordings_dir, ami_settings.asterisk_recordings_path
+    if recordings is None or not path.startswith(ARI_RECORDINGS + "/"):
+        pytest.skip(
+            f"ARI records only under {ARI_RECORDINGS}: set CENTRALITA_ASTERISK_RECORDINGS_PATH to a directory"
+            " inside it (and CENTRALITA_ASTERISK_RECORDINGS_DIR to where this machine reads it)"
+        )
+    app = f"{settings.asterisk_ari_app}-e2e-rec-{uuid.uuid4().hex[:8]}"
+    env = queue_service_env(env, tmp_path, CENTRALITA_ASTERISK_ARI_APP=app)
+    key = admin_key(env, tmp_path)
+    with serving(env=env, cwd=tmp_path) as (_, base):
+        agent_id = queue_and_agent(base, key, recording="always")
+        seen = asyncio.run(
+            call_the_queue(
+                ami_settings, env, base, key, agent_id, context=INBOUND_ARI, agent=say_hello_and_hang_up
+            )
+        )
+        item = finished_call(base, key, CALLER)
+        status, listed = http("GET", f"{base}/api/v1/interactions/{item['id']}/recordings", key)
+        assert status == 200, listed
+
+    assert seen.caller.commands == [], seen.caller.commands  # no FastAGI: the call stayed in Stasis
+    linkedid = seen.offered["call_id"]
+    (recording,) = listed["items"]
+    assert (recording["policy"], recording["source"], recording["queue"]) == ("always", "ari_bridge", QUEUE)
+    assert re.fullmatch(rf"\d{{4}}/\d\d/\d\d/{re.escape(linkedid)}-1\.wav", recording["file"]), recording
+    on_disk = recordings / recording["file"]
+    # The agent's "hello" is in it: Asterisk recorded the bridge's mix.
+    assert loudest_sample(on_disk.read_bytes()) > 1000, f"{on_disk}: no sound recorded"
+    assert "recording" in [t["kind"] for t in item["touchpoints"]], item["touchpoints"]
+    on_disk.unlink()

@@ -85,7 +85,7 @@ from voice.ivr.voice_port import (
     QueueProgress,
 )
 from voice.prompts import PromptAudio
-from voice.queue_wait import QueueWait
+from voice.queue_wait import QueueWait, recording_notice
 from voice.speech.listener import SpeechListener
 from voice.speech.listening import LinkEnded
 from voice.speech.recorded_turn import RecordingsMount, TakeCommand
@@ -274,7 +274,7 @@ class AgiVoicePort:
         )
         async with self._agi(f"queue {queue}"):
             await self._session.set_variable("CHANNEL(language)", language)
-        plan = await self._recording_notice(queues, queue, language, context)
+        plan = await recording_notice(self.play, queues, queue, language, context, self._call_id)
         line = queues.open_line(call.call_id)  # first: the ACD may offer the call while it joins
         try:
             joined = await queues.join(call)  # prefers the agent of the customer's open case
@@ -290,26 +290,6 @@ class AgiVoicePort:
             await _QueueWait(self, queues, line, call, context, plan).run()
         finally:
             queues.close_line(call.call_id)
-
-    async def _recording_notice(
-        self, queues: IvrQueues, queue: str, language: str, context: QueueContext
-    ) -> QueuePlan | None:
-        """The queue's recording plan, after the caller heard the notice it needs; None: no recording."""
-        if queues.recording is None:
-            return None
-        plan = await queues.recording.plan(queue, language)
-        if plan.consent is None:
-            return plan
-        try:
-            await self.play(plan.consent)
-        except CallerGone:
-            if context.progress is not None:  # hung up on the way into the queue: abandoned there
-                context.progress(QueueProgress("left", queue, 0.0, result="caller hung up"))
-            raise
-        except ActionNotDone as exc:  # an untold caller is not recorded
-            logger.warning("call %s: recording notice not played (%s): not recorded", self._call_id, exc)
-            return None
-        return plan
 
     def _next_recording(self) -> int:
         self._call_recordings += 1

@@ -28,7 +28,10 @@ How the port's commands look over ARI:
   &timeout=<ring seconds>&channelId=<caller's id>-agent-<n>`, the caller's number as caller id) while
   the caller hears the music. The agent's StasisStart is the answer: `POST /bridges?type=mixing`,
   `DELETE .../moh`, `POST /bridges/{id}/addChannel?channel=<caller>,<agent>`, and the ACD counts the
-  agent on the call (the timeline gets the queue's `queue_leave` and `agent_connect`). An agent's leg
+  agent on the call (the timeline gets the queue's `queue_leave` and `agent_connect`). A queue that
+  records plays its notice before the call joins, and for `always` records the bridge (`POST
+  /bridges/{id}/record`, `routing.recording_calls.QueueRecording.record_bridge`); the recording is on
+  the timeline once the agent answers. An agent's leg
   that ends unanswered tells the ACD why (Q.850 cause 17/21 or dial status BUSY: busy; 18/19,
   NOANSWER, or no end within the ring time: no answer; else failed), and the ACD offers the call to the
   next agent while the caller keeps holding. The conversation is over when either side hangs up: the
@@ -105,6 +108,7 @@ from typing import Any, Literal
 
 from routing.ivr_queues import CallLine, IvrQueues, PendingOffer
 from routing.live_queues import InboundCall, OfferResult, Outcome, Refused
+from routing.recording_calls import QueuePlan, RecordingTarget
 from voice.ari.errors import (
     AriConflict,
     AriConnectionError,
@@ -144,7 +148,7 @@ from voice.ivr.voice_port import (
     VoicePortError,
 )
 from voice.prompts import PromptAudio
-from voice.queue_wait import QueueWait
+from voice.queue_wait import QueueWait, recording_notice
 from voice.speech.listener import PendingAudioLink, SpeechListener
 from voice.speech.listening import LinkEnded
 from voice.subscription import Subscription
@@ -278,6 +282,7 @@ class AriVoicePort:
         self._application = application
         self._agent: _AgentLeg | None = None  # the agent's phone being rung or talked to
         self._agent_legs = 0
+        self._recordings = 0  # bridge recordings of this call so far: each file has its number
         self._listener = listener
         self._speech_turns = 0
         self._echo: tuple[str, float] | None = None  # (keys, until): see _ignore_echo
@@ -619,6 +624,7 @@ class AriVoicePort:
         )
         async with self._ari_errors(what):
             await self._ari.set_variable(self.channel_id, "CHANNEL(language)", language)
+        plan = await recording_notice(self.play, queues, queue, language, context, self.call_id)
         line = queues.open_line(call.call_id)  # first: the ACD may offer the call while it joins
         self.waiting_for = "queue"
         try:
@@ -632,7 +638,7 @@ class AriVoicePort:
                 joined.position,
                 joined.estimate.seconds,
             )
-            await _AriQueueWait(self, queues, line, call, context).run()
+            await _AriQueueWait(self, queues, line, call, context, plan).run()
         finally:
             queues.close_line(call.call_id)
             self._digits.clear()  # keys pressed in the queue were not for the IVR
@@ -892,9 +898,17 @@ class _AriQueueWait(QueueWait):
     """One call on hold in a live queue, until an agent has talked to it, it leaves, or it is refused."""
 
     def __init__(
-        self, port: AriVoicePort, queues: IvrQueues, line: CallLine, call: InboundCall, context: QueueContext
+        self,
+        port: AriVoicePort,
+        queues: IvrQueues,
+        line: CallLine,
+        call: InboundCall,
+        context: QueueContext,
+        plan: QueuePlan | None = None,
     ) -> None:
         super().__init__(queues, line, call, context)
+        self.plan = plan  # the queue's recording plan (None: not recorded)
+        self.recording: RecordingTarget | None = None  # the bridge's recording, once it runs
         self.port = port
         self.ari = port._ari
         self.music = False
@@ -1051,6 +1065,10 @@ class _AriQueueWait(QueueWait):
             logger.warning("call %s: %s hung up as soon as it answered", self.call.call_id, leg.endpoint)
             await self._music(True)
             return False
+        recording = self.queues.recording
+        if self.plan is not None and self.plan.records and recording is not None:
+            port._recordings += 1
+            self.recording = await recording.record_bridge(bridge.id, self.call.call_id, port._recordings)
         return True
 
     async def _answered(self, pending: PendingOffer) -> None:
@@ -1077,6 +1095,15 @@ class _AriQueueWait(QueueWait):
         self.connected = agent
         self.report(QueueProgress("left", self.call.queue, waited, agent=agent, result="answered"))
         self.report(QueueProgress("agent_connected", self.call.queue, waited, agent=agent))
+        recording, target = self.queues.recording, self.recording
+        if recording is not None and target is not None and self.plan is not None:
+            recording.started(
+                target,
+                plan=self.plan,
+                call_id=self.call.call_id,
+                interaction_id=self.context.interaction_id,
+                source="ari_bridge",
+            )
 
     async def _talk(self, leg: _AgentLeg) -> None:
         """Until either side hangs up; then the other is hung up. Always ends with CallerGone: the call
