@@ -164,7 +164,11 @@ class IvrQueues:
                 )
                 case = None
             if case is not None:
-                call = _for_open_case(call, case)
+                raised = _for_open_case(call, case)
+                joined = self.live.join(raised)
+                if isinstance(joined, Joined) and raised.priority != call.priority:
+                    return replace(joined, open_case_raised_from=call.priority)  # for the timeline
+                return joined
         return self.live.join(call)
 
     def open_line(self, call_id: str) -> CallLine:

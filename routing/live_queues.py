@@ -182,6 +182,8 @@ class Joined:
     call_id: str
     position: int
     estimate: WaitEstimate
+    priority: int = 0  # the call's priority in the queue
+    open_case_raised_from: int | None = None  # the IVR's priority, when an open case raised it
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +404,12 @@ class LiveQueues:
         loop = asyncio.get_running_loop()
         live = _Call(call, now, needs, config.priority + call.priority, loop.create_future())
         self._calls[call.call_id] = live
-        joined = Joined(call.call_id, self._position(live), self.estimate(call.queue, call_id=call.call_id))
+        joined = Joined(
+            call.call_id,
+            self._position(live),
+            self.estimate(call.queue, call_id=call.call_id),
+            priority=call.priority,
+        )
         self._decide()
         return joined
 
@@ -481,7 +488,12 @@ class LiveQueues:
         live = _Call(call, entered_at, needs, config.priority + call.priority, loop.create_future())
         live.virtual = caller
         self._calls[call.call_id] = live
-        joined = Joined(call.call_id, self._position(live), self.estimate(call.queue, call_id=call.call_id))
+        joined = Joined(
+            call.call_id,
+            self._position(live),
+            self.estimate(call.queue, call_id=call.call_id),
+            priority=call.priority,
+        )
         self._decide()
         return joined
 

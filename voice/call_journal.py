@@ -162,6 +162,10 @@ def queue_touchpoint(progress: QueueProgress, *, node: str | None, occurred_at: 
     else:
         kind = TouchpointKind.QUEUE_LEAVE
         attributes["result"] = progress.result or "left"
+        if progress.priority is not None:
+            attributes["priority"] = progress.priority
+        if progress.open_case_raised_from is not None:  # why this caller went ahead of others
+            attributes["open_case_priority_from"] = progress.open_case_raised_from
     return TouchpointCreate(kind=kind, occurred_at=occurred_at, node=node, attributes=attributes)
 
 

@@ -8,10 +8,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from routing.ivr_queues import CallLine, IvrQueues
-from routing.live_queues import InboundCall
+from routing.live_queues import InboundCall, Joined
 from routing.recording_calls import QueuePlan
 from voice.ivr.voice_port import ActionNotDone, CallerGone, QueueContext, QueueProgress
 from voice.prompts import PromptAudio
@@ -53,8 +54,14 @@ class QueueWait:
         self.context = context
         self.started = time.monotonic()
         self.connected: str | None = None  # the agent who answered, once one has
+        self.joined: Joined | None = None  # how the ACD took the call (its priority), once it did
 
     def report(self, progress: QueueProgress) -> None:
+        joined = self.joined
+        if joined is not None:
+            progress = replace(
+                progress, priority=joined.priority, open_case_raised_from=joined.open_case_raised_from
+            )
         if self.context.progress is not None:
             try:
                 self.context.progress(progress)

@@ -287,7 +287,9 @@ class AgiVoicePort:
                 joined.position,
                 joined.estimate.seconds,
             )
-            await _QueueWait(self, queues, line, call, context, plan).run()
+            wait = _QueueWait(self, queues, line, call, context, plan)
+            wait.joined = joined
+            await wait.run()
         finally:
             queues.close_line(call.call_id)
 

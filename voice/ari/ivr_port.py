@@ -638,7 +638,9 @@ class AriVoicePort:
                 joined.position,
                 joined.estimate.seconds,
             )
-            await _AriQueueWait(self, queues, line, call, context, plan).run()
+            wait = _AriQueueWait(self, queues, line, call, context, plan)
+            wait.joined = joined
+            await wait.run()
         finally:
             queues.close_line(call.call_id)
             self._digits.clear()  # keys pressed in the queue were not for the IVR

@@ -61,6 +61,8 @@ class QueueProgress:
     waited_s: float
     agent: str | None = None
     result: str | None = None  # left: "answered", "max_wait", "caller hung up", ...
+    priority: int | None = None  # the call's priority in the queue, once it joined
+    open_case_raised_from: int | None = None  # the IVR's priority, when an open case raised it
 
 
 @dataclass(frozen=True, slots=True)

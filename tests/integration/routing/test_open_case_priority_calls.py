@@ -159,13 +159,17 @@ def test_a_later_caller_with_an_open_case_reaches_the_agent_first_when_the_queue
         InboundCall("later-with-case", QUEUE, customer_id=ana, priority=0),
     ]
 
+    joins: dict[str, Joined] = {}
+
     async def main() -> tuple[str, int]:
         await live.change(alba, Login("PJSIP/1001"), actor="test")
         await live.change(alba, Pause("coffee"), actor="test")
         lines = {call.call_id: queues.open_line(call.call_id) for call in calls}
         try:
             for call in calls:
-                assert isinstance(await queues.join(call), Joined)
+                joined = await queues.join(call)
+                assert isinstance(joined, Joined)
+                joins[call.call_id] = joined
                 await asyncio.sleep(0.002)
             await live.change(alba, Ready(), actor="test")
             offers = {asyncio.ensure_future(line.next_offer()): call_id for call_id, line in lines.items()}
@@ -181,3 +185,7 @@ def test_a_later_caller_with_an_open_case_reaches_the_agent_first_when_the_queue
 
     offered_to, priority = asyncio.run(main())
     assert (offered_to, priority) == (first, boost)  # boost 0: the earlier caller, at the IVR's 0
+    # The join says so, for the queue_leave touchpoint: the priority, and what it was before the raise.
+    raised = joins["later-with-case"]
+    assert (raised.priority, raised.open_case_raised_from) == (boost, 0 if boost else None)
+    assert (joins["earlier"].priority, joins["earlier"].open_case_raised_from) == (0, None)

@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from voice.call_journal import InMemoryCallJournal
+from routing.ivr_queues import CallLine, IvrQueues
+from routing.live_queues import FakeAgentConnector, FakeRoutingEvents, InboundCall, Joined, LiveQueues
+from routing.wait_estimate import WaitEstimate
+from voice.call_journal import InMemoryCallJournal, queue_touchpoint
 from voice.ivr.actions import EnqueueCall, EstimateWait, OfferCallback, Play
 from voice.ivr.call_runner import CallReport, CallRunner, WaitForecast, ivr_context
 from voice.ivr.checks import check
@@ -25,6 +28,7 @@ from voice.ivr.schema import Flow
 from voice.ivr.voice_port import CallInfo, FakeVoicePort, QueueContext, QueueProgress
 from voice.ivr.wait_announcement import all_wait_texts, bucket, wait_text
 from voice.prompts import flow_prompts, prompt_name
+from voice.queue_wait import QueueWait
 
 FLOWS = load_flows(Path(__file__).resolve().parents[3] / "ivr_flows")
 BANCO = FLOWS["banco_es"]
@@ -291,3 +295,25 @@ def test_the_ivr_context_masks_sensitive_digits_and_adds_the_customer() -> None:
     assert context["tarjeta"] == "************1486"
     assert context["customer_id"] == "7" and context["vip"] == "yes" and context["open_cases"] == "2"
     assert context["node"] == "cola_general" and context["customer_name"] == "Ana"
+
+
+def test_the_queue_leave_step_says_the_calls_priority_and_that_an_open_case_raised_it() -> None:
+    reported: list[QueueProgress] = []
+    queues = IvrQueues(LiveQueues(FakeAgentConnector(), FakeRoutingEvents()), fallback=FakeAgentConnector())
+    call = InboundCall("c1", "facturacion", customer_id=4, priority=5)
+    wait = QueueWait(queues, CallLine("c1"), call, QueueContext(progress=reported.append))
+    wait.report(QueueProgress("left", "facturacion", 1.0, result="caller hung up"))  # before joining
+    estimate = WaitEstimate(position=1, seconds=30.0, overflow=False, reason=None)
+    wait.joined = Joined("c1", 1, estimate, priority=6, open_case_raised_from=5)
+    wait.report(QueueProgress("left", "facturacion", 3.0, agent="luis", result="answered"))
+
+    first, second = (queue_touchpoint(p, node="cola", occurred_at=MADRID_MONDAY_10) for p in reported)
+    assert first.attributes == {"queue": "facturacion", "waited_seconds": 1.0, "result": "caller hung up"}
+    assert second.attributes == {
+        "queue": "facturacion",
+        "waited_seconds": 3.0,
+        "agent": "luis",
+        "result": "answered",
+        "priority": 6,
+        "open_case_priority_from": 5,
+    }
