@@ -66,6 +66,23 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the port never got there")
 
 
+async def queued_call(
+    context: QueueContext, recording: QueueRecording | None = None
+) -> tuple[FakeAri, LiveQueues, AriVoicePort, asyncio.Task[None]]:
+    """Agent 1 logged in on PJSIP/1001 for queue facturacion, and the caller entering it over ARI."""
+    live = LiveQueues(FakeAgentConnector(), FakeRoutingEvents())
+    queues = IvrQueues.install(live)
+    queues.recording = recording
+    live.set_queue(QueueConfig("facturacion", needs=(SkillNeed("facturacion"),)))
+    live.set_agent(AgentProfile(1, "agent1", {"facturacion": 3}))
+    await live.change(1, Login("PJSIP/1001"), actor="test")
+    ari = FakeAri()
+    await ari.start_call(CALLER, "ivr", "banco_es")
+    port = AriVoicePort(ari, ari.router, CALLER, options=AriPortOptions(), queues=queues, application="ccapp")
+    enqueue = port.enqueue(queue="facturacion", priority=0, skills=[], language="es", context=context)
+    return ari, live, port, asyncio.create_task(enqueue)
+
+
 def test_scenario_b_answers_bridges_and_ends_a_call_waiting_in_centralitas_queue() -> None:
     ringing, talking = scenario_b()
     assert [e["type"] for e in ringing][-1] == "StasisStart"
@@ -73,25 +90,7 @@ def test_scenario_b_answers_bridges_and_ends_a_call_waiting_in_centralitas_queue
     progress: list[QueueProgress] = []
 
     async def main() -> tuple[FakeAri, LiveQueues]:
-        live = LiveQueues(FakeAgentConnector(), FakeRoutingEvents())
-        queues = IvrQueues.install(live)
-        live.set_queue(QueueConfig("facturacion", needs=(SkillNeed("facturacion"),)))
-        live.set_agent(AgentProfile(1, "agent1", {"facturacion": 3}))
-        await live.change(1, Login("PJSIP/1001"), actor="test")
-        ari = FakeAri()
-        await ari.start_call(CALLER, "ivr", "banco_es")
-        port = AriVoicePort(
-            ari, ari.router, CALLER, options=AriPortOptions(), queues=queues, application="ccapp"
-        )
-        task = asyncio.create_task(
-            port.enqueue(
-                queue="facturacion",
-                priority=0,
-                skills=[],
-                language="es",
-                context=QueueContext(progress=progress.append),
-            )
-        )
+        ari, live, port, task = await queued_call(QueueContext(progress=progress.append))
         await until(lambda: bool(ari.called("originate")))
         for event in ringing:
             await ari.push(event)
@@ -123,26 +122,8 @@ def test_a_queue_that_always_records_tells_the_caller_then_records_the_bridge_an
     bridges = FakeBridgeRecorder()
 
     async def main() -> FakeAri:
-        live = LiveQueues(FakeAgentConnector(), FakeRoutingEvents())
-        queues = IvrQueues.install(live)
-        queues.recording = QueueRecording(notes, asterisk_path=ARI_RECORDINGS, bridges=bridges)
-        live.set_queue(QueueConfig("facturacion", needs=(SkillNeed("facturacion"),)))
-        live.set_agent(AgentProfile(1, "agent1", {"facturacion": 3}))
-        await live.change(1, Login("PJSIP/1001"), actor="test")
-        ari = FakeAri()
-        await ari.start_call(CALLER, "ivr", "banco_es")
-        port = AriVoicePort(
-            ari, ari.router, CALLER, options=AriPortOptions(), queues=queues, application="ccapp"
-        )
-        task = asyncio.create_task(
-            port.enqueue(
-                queue="facturacion",
-                priority=0,
-                skills=[],
-                language="es",
-                context=QueueContext(interaction_id=7),
-            )
-        )
+        recording = QueueRecording(notes, asterisk_path=ARI_RECORDINGS, bridges=bridges)
+        ari, live, port, task = await queued_call(QueueContext(interaction_id=7), recording)
         await until(lambda: bool(ari.called("play")))
         notice = ari.called("play")[0].args
         assert notice["media"].startswith("sound:centralita/es/")  # the consent notice, in Spanish
@@ -158,7 +139,7 @@ def test_a_queue_that_always_records_tells_the_caller_then_records_the_bridge_an
             await ari.push(event)
         with pytest.raises(CallerGone):
             await asyncio.wait_for(task, timeout=5)
-        await queues.recording.drain(timeout=5)
+        await recording.drain(timeout=5)
         await port.close()
         return ari
 

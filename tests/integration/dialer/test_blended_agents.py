@@ -4,20 +4,17 @@ takes only agents the ACD has ready, and its calls put them on a call in the ACD
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from test_campaign_runs import MONDAY_MORNING, SPEED, attempts_of, numbers
+from test_campaign_runs import MONDAY_MORNING, SPEED, attempts_of, numbers, run_until_done
 from test_campaigns_api import campaign_body
 from test_contact_lists_api import upload
 
 from centralita.container import Container
 from dialer.agent_availability import AgentAvailability, Availability, FakeAgentAvailability
 from dialer.clock import ScaledClock
-from dialer.models import CampaignContact
 from dialer.simulated_network import CalleeBehaviour, SimulatedCallNetwork
-from dialer.supervisor import DialerSupervisor
 from routing.campaign_agents import AcdCampaignAgents
 from routing.models import AgentStateChange
 
@@ -33,38 +30,9 @@ def start_campaign(client: TestClient, count: int) -> int:
     return campaign
 
 
-async def run_campaign(
-    container: Container, campaign: int, agents: AgentAvailability, *, seconds: float, until: Any = None
-) -> None:
+async def run_campaign(container: Container, campaign: int, agents: AgentAvailability) -> None:
     network = SimulatedCallNetwork(ScaledClock(SPEED, start=MONDAY_MORNING), TALKERS, seed=11)
-    supervisor = DialerSupervisor(
-        container.session_factory,
-        container.engine,
-        network,
-        network.clock,
-        region="ES",
-        bus=container.bus,
-        agents=agents,
-    )
-    await supervisor.start()
-    try:
-        deadline = asyncio.get_running_loop().time() + seconds
-        while asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
-            if until is not None and until():
-                break
-            with container.session_factory() as db:
-                left = db.scalars(
-                    select(CampaignContact.id).where(
-                        CampaignContact.campaign_id == campaign,
-                        CampaignContact.status.in_(("pending", "dialing")),
-                    )
-                ).first()
-            if left is None:
-                break
-    finally:
-        await supervisor.stop()
-        await network.close()
+    await run_until_done(container, network, campaign, seconds=60, agents=agents)
 
 
 def test_the_dialer_works_only_agents_the_inbound_queues_have_free_and_hands_them_back(
@@ -72,7 +40,7 @@ def test_the_dialer_works_only_agents_the_inbound_queues_have_free_and_hands_the
 ) -> None:
     campaign = start_campaign(client, 12)
     agents = FakeAgentAvailability(states={"PJSIP/1002": Availability.AWAY})  # paused at the ACD
-    asyncio.run(run_campaign(container, campaign, agents, seconds=60))
+    asyncio.run(run_campaign(container, campaign, agents))
 
     made = attempts_of(container, campaign)
     assert len(made) == 12 and all(a.ended_at is not None for a in made)
@@ -100,7 +68,7 @@ def test_a_blended_agent_is_on_the_campaigns_call_in_the_acd_and_a_paused_one_is
     campaign = start_campaign(client, 4)
     live = container.routing().live
 
-    asyncio.run(run_campaign(container, campaign, AcdCampaignAgents(live), seconds=60))
+    asyncio.run(run_campaign(container, campaign, AcdCampaignAgents(live)))
 
     made = attempts_of(container, campaign)
     connected = [a for a in made if a.connected_at is not None]

@@ -15,6 +15,7 @@ from test_contact_lists_api import upload
 from centralita.container import Container
 from core.db import unit_of_work
 from core.timeline.models import Interaction
+from dialer.agent_availability import AgentAvailability
 from dialer.clock import ScaledClock
 from dialer.models import CampaignContact, DialAttempt
 from dialer.simulated_network import CalleeBehaviour, SimulatedCallNetwork
@@ -30,7 +31,11 @@ def numbers(count: int, start: int = 0) -> list[str]:
 
 
 async def run_until_done(
-    container: Container, network: SimulatedCallNetwork, campaign: int, seconds: float
+    container: Container,
+    network: SimulatedCallNetwork,
+    campaign: int,
+    seconds: float,
+    agents: AgentAvailability | None = None,
 ) -> None:
     supervisor = DialerSupervisor(
         container.session_factory,
@@ -40,6 +45,7 @@ async def run_until_done(
         region="ES",
         bus=container.bus,
         tick_seconds=1.0,
+        agents=agents,
     )
     await supervisor.start()
     try:
