@@ -102,11 +102,17 @@
     return status.state === "paused" && status.reason ? `${name} (${status.reason})` : name;
   }
 
+  /** "queue billing", or "campaign 12" for a campaign's call (the ACD's queue `campaign:<id>`). */
+  function whence(queue) {
+    if (!queue) return "";
+    return queue.startsWith("campaign:") ? "campaign " + queue.slice("campaign:".length) : "queue " + queue;
+  }
+
   function stateDetail(status) {
     switch (status.state) {
       case "ready": return `on ${status.endpoint}, since ${format.time(status.since)}`;
-      case "offered": return `a call${status.queue ? " from queue " + status.queue : ""} is ringing on ${status.endpoint}`;
-      case "on_call": return `${status.queue ? "queue " + status.queue + ", " : ""}since ${format.time(status.since)}`;
+      case "offered": return `a call${status.queue ? " from " + whence(status.queue) : ""} is ringing on ${status.endpoint}`;
+      case "on_call": return `${status.queue ? whence(status.queue) + ", " : ""}since ${format.time(status.since)}`;
       case "wrap_up": {
         const left = status.until ? Math.ceil((Date.parse(status.until) - Date.now()) / 1000) : null;
         if (left === null) return "";
