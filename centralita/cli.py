@@ -118,6 +118,13 @@ def serve(
     if processes == 1:
         _run_worker(container, host=host, port=port, agi_port=agi_port, reuse_port=False, ari=True)
         return
+    # Each worker has its own live ACD (README, "Queues, agents and callbacks"): an agent's phone
+    # answering a queued call may reach a worker that does not hold the call.
+    logging.getLogger("centralita").warning(
+        "serving with %d workers: each has its own live ACD, so calls in Centralita's queues and the "
+        "agents' states are per worker; run one worker where Centralita routes calls to agents",
+        processes,
+    )
     container.close()  # each worker builds its own: connections must not cross processes
     raise typer.Exit(_supervise(processes, host=host, port=port, agi_port=agi_port))
 
