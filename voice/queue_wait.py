@@ -12,12 +12,44 @@ from dataclasses import replace
 from typing import Any
 
 from routing.ivr_queues import CallLine, IvrQueues
-from routing.live_queues import InboundCall, Joined
+from routing.live_queues import InboundCall, Joined, Refused
 from routing.recording_calls import QueuePlan
 from voice.ivr.voice_port import ActionNotDone, CallerGone, QueueContext, QueueProgress
 from voice.prompts import PromptAudio
 
 logger = logging.getLogger(__name__)
+
+
+def inbound_call(
+    call_id: str, caller: str | None, queue: str, priority: int, skills: list[str], context: QueueContext
+) -> InboundCall:
+    """The call as the ACD takes it: who the customer is and what the IVR collected, for the screen pop."""
+    return InboundCall(
+        call_id=call_id,
+        queue=queue,
+        caller=caller,
+        customer_id=context.customer_id,
+        priority=priority,
+        skills=tuple(skills),
+        context=dict(context.collected),
+        interaction_id=context.interaction_id,
+    )
+
+
+async def join_queue(queues: IvrQueues, call: InboundCall) -> Joined:
+    """The call joins the live ACD (preferred to the agent of the customer's open case, raised by the
+    queue's open-case boost); ActionNotDone when the queue refuses it (full, nobody logged in...)."""
+    joined = await queues.join(call)
+    if isinstance(joined, Refused):
+        raise ActionNotDone(f"queue {call.queue}: {joined.reason} ({joined.detail})")
+    logger.info(
+        "call %s joined queue %s at position %d (about %s s)",
+        call.call_id,
+        call.queue,
+        joined.position,
+        joined.estimate.seconds,
+    )
+    return joined
 
 
 async def recording_notice(

@@ -58,7 +58,7 @@ from typing import Any
 
 from core.timeline.schemas import RefKind
 from routing.ivr_queues import CallLine, IvrQueues, PendingOffer
-from routing.live_queues import InboundCall, OfferResult, Outcome, Refused
+from routing.live_queues import InboundCall, OfferResult, Outcome
 from routing.recording_calls import QueuePlan, RecordingTarget
 from voice.agi.errors import (
     AgiApplicationNotFound,
@@ -85,7 +85,7 @@ from voice.ivr.voice_port import (
     QueueProgress,
 )
 from voice.prompts import PromptAudio
-from voice.queue_wait import QueueWait, recording_notice
+from voice.queue_wait import QueueWait, inbound_call, join_queue, recording_notice
 from voice.speech.listener import SpeechListener
 from voice.speech.listening import LinkEnded
 from voice.speech.recorded_turn import RecordingsMount, TakeCommand
@@ -262,31 +262,13 @@ class AgiVoicePort:
         language: str,
         context: QueueContext,
     ) -> None:
-        call = InboundCall(
-            call_id=self._call_id,
-            queue=queue,
-            caller=self._caller,
-            customer_id=context.customer_id,
-            priority=priority,
-            skills=tuple(skills),
-            context=dict(context.collected),
-            interaction_id=context.interaction_id,
-        )
+        call = inbound_call(self._call_id, self._caller, queue, priority, skills, context)
         async with self._agi(f"queue {queue}"):
             await self._session.set_variable("CHANNEL(language)", language)
         plan = await recording_notice(self.play, queues, queue, language, context, self._call_id)
         line = queues.open_line(call.call_id)  # first: the ACD may offer the call while it joins
         try:
-            joined = await queues.join(call)  # prefers the agent of the customer's open case
-            if isinstance(joined, Refused):
-                raise ActionNotDone(f"queue {queue}: {joined.reason} ({joined.detail})")
-            logger.info(
-                "call %s joined queue %s at position %d (about %s s)",
-                call.call_id,
-                queue,
-                joined.position,
-                joined.estimate.seconds,
-            )
+            joined = await join_queue(queues, call)
             wait = _QueueWait(self, queues, line, call, context, plan)
             wait.joined = joined
             await wait.run()

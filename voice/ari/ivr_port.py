@@ -107,7 +107,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from routing.ivr_queues import CallLine, IvrQueues, PendingOffer
-from routing.live_queues import InboundCall, OfferResult, Outcome, Refused
+from routing.live_queues import InboundCall, OfferResult, Outcome
 from routing.recording_calls import QueuePlan, RecordingTarget
 from voice.ari.errors import (
     AriConflict,
@@ -148,7 +148,7 @@ from voice.ivr.voice_port import (
     VoicePortError,
 )
 from voice.prompts import PromptAudio
-from voice.queue_wait import QueueWait, recording_notice
+from voice.queue_wait import QueueWait, inbound_call, join_queue, recording_notice
 from voice.speech.listener import PendingAudioLink, SpeechListener
 from voice.speech.listening import LinkEnded
 from voice.subscription import Subscription
@@ -612,32 +612,14 @@ class AriVoicePort:
     ) -> None:
         what = f"queue {queue}"
         self._check_up(what)
-        call = InboundCall(
-            call_id=self.call_id,
-            queue=queue,
-            caller=self.caller,
-            customer_id=context.customer_id,
-            priority=priority,
-            skills=tuple(skills),
-            context=dict(context.collected),
-            interaction_id=context.interaction_id,
-        )
+        call = inbound_call(self.call_id, self.caller, queue, priority, skills, context)
         async with self._ari_errors(what):
             await self._ari.set_variable(self.channel_id, "CHANNEL(language)", language)
         plan = await recording_notice(self.play, queues, queue, language, context, self.call_id)
         line = queues.open_line(call.call_id)  # first: the ACD may offer the call while it joins
         self.waiting_for = "queue"
         try:
-            joined = await queues.join(call)
-            if isinstance(joined, Refused):
-                raise ActionNotDone(f"{what}: {joined.reason} ({joined.detail})")
-            logger.info(
-                "call %s joined queue %s at position %d (about %s s)",
-                call.call_id,
-                queue,
-                joined.position,
-                joined.estimate.seconds,
-            )
+            joined = await join_queue(queues, call)
             wait = _AriQueueWait(self, queues, line, call, context, plan)
             wait.joined = joined
             await wait.run()
