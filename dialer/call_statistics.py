@@ -7,8 +7,10 @@ agents talk and wrap up. Pure and immutable: each observation returns a new `Cal
 Every estimate starts from a prior worth a handful of calls, so a campaign's first decisions are sane
 and a few hundred real calls outweigh it. The answer-rate prior is deliberately high: guessing that more
 calls answer than really do makes the dialer place fewer calls, which costs idle time, never an
-abandoned call. Nothing is forgotten: the counts are cumulative (a campaign whose answer rate drifts
-through the day should start a fresh `CallStatistics` per shift, seeded from yesterday if it likes).
+abandoned call. Nothing is forgotten: the counts are cumulative, and a runner starts each run cold.
+Seeding it from the campaign's latest dials was measured and left out: it gained at most 0.8 points of
+occupancy when those dials matched today's callees, and lost 3.7 when they did not
+(docs/dialer_pacing.md, "Starting from the campaign's history").
 """
 
 from __future__ import annotations
